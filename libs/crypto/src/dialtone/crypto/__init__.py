@@ -1,3 +1,78 @@
-"""Dialtone's end-to-end encryption primitives: sealed fields, envelopes, signatures, fingerprints."""
+"""Dialtone's end-to-end encryption: sealed fields, envelopes, signatures, fingerprints.
+
+A client needs only a few calls::
+
+    from dialtone.crypto import (
+        ChannelKey, DeviceIdentity, make_envelope, open_envelope, open_message, safety_number,
+        seal_message,
+    )
+
+    alice, bob = DeviceIdentity.generate(), DeviceIdentity.generate()
+    bundle = alice.public_bundle.to_dict()            # publish: JSON-ready, signed
+    key = ChannelKey.generate("general", epoch=1)     # a new channel key
+    envelope = make_envelope(alice, bob.public_bundle, key)
+    bob_key = open_envelope(envelope, bob, sender=alice.public_bundle)
+    sealed = seal_message(alice, key, "hi Bob", sender_name="Alice")
+    opened = open_message(sealed, key=bob_key, sender=alice.public_bundle)
+    assert opened.body == "hi Bob"
+
+Every authentication failure raises `DecryptionError`, a bad signature `InvalidSignature`, and a
+missing key or bundle `MissingKeyError`. Server-side account helpers live in
+`dialtone.crypto.accounts`; the byte layouts are in docs/protocol-crypto.md.
+"""
+
+from dialtone.crypto.encoding import MAX_ID_LENGTH, RandomSource, b64url_decode, b64url_encode
+from dialtone.crypto.envelopes import Envelope, make_envelope, open_envelope
+from dialtone.crypto.errors import CryptoError, DecryptionError, InvalidSignature, MissingKeyError
+from dialtone.crypto.identity import FORMAT_VERSION, DeviceIdentity, PublicBundle
+from dialtone.crypto.keys import EPOCH_MESSAGE_LIMIT, MAX_EPOCH, ChannelKey, Scope, ScopeKind
+from dialtone.crypto.messages import (
+    OpenedMessage,
+    Purpose,
+    SealedMessage,
+    new_message_id,
+    open_message,
+    seal_channel_name,
+    seal_fields,
+    seal_message,
+    seal_profile_name,
+)
+from dialtone.crypto.padding import MAX_PLAINTEXT
+from dialtone.crypto.verification import fingerprint, safety_number
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "EPOCH_MESSAGE_LIMIT",
+    "FORMAT_VERSION",
+    "MAX_EPOCH",
+    "MAX_ID_LENGTH",
+    "MAX_PLAINTEXT",
+    "ChannelKey",
+    "CryptoError",
+    "DecryptionError",
+    "DeviceIdentity",
+    "Envelope",
+    "InvalidSignature",
+    "MissingKeyError",
+    "OpenedMessage",
+    "PublicBundle",
+    "Purpose",
+    "RandomSource",
+    "Scope",
+    "ScopeKind",
+    "SealedMessage",
+    "__version__",
+    "b64url_decode",
+    "b64url_encode",
+    "fingerprint",
+    "make_envelope",
+    "new_message_id",
+    "open_envelope",
+    "open_message",
+    "safety_number",
+    "seal_channel_name",
+    "seal_fields",
+    "seal_message",
+    "seal_profile_name",
+]

@@ -1,0 +1,143 @@
+"""Device identities and public bundles."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from dialtone.crypto import (
+    DeviceIdentity,
+    InvalidSignature,
+    PublicBundle,
+    b64url_encode,
+    fingerprint,
+)
+from dialtone.crypto.identity import bundle_signing_input
+from dialtone.crypto.primitives import SigningKey
+from dialtone.crypto.testing import DeterministicRandom
+
+LOW_ORDER_POINT = bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")
+
+
+def test_the_ed25519_key_signs_the_x25519_key() -> None:
+    identity = DeviceIdentity.generate()
+    bundle = identity.public_bundle
+    bundle.verify_key.verify(
+        bundle.signature, bundle_signing_input(bundle.ed25519_public, bundle.x25519_public)
+    )
+    assert bundle.ed25519_public == identity.signing_key.public_key.raw
+    assert bundle.x25519_public == identity.exchange_key.public_bytes
+
+
+def test_device_id_and_fingerprint_are_derived_from_both_public_keys() -> None:
+    bundle = DeviceIdentity.generate().public_bundle
+    keys = bundle.ed25519_public + bundle.x25519_public
+    assert bundle.device_id == b64url_encode(
+        hashlib.sha256(b"dialtone/v1/device-id\x00" + keys).digest()[:16]
+    )
+    assert len(bundle.device_id) == 22
+    assert fingerprint(bundle) == bundle.fingerprint
+    groups = bundle.fingerprint.split(" ")
+    assert len(groups) == 8 and all(len(g) == 4 and g.isalnum() for g in groups)
+
+
+def test_different_devices_get_different_ids_and_fingerprints() -> None:
+    a, b = DeviceIdentity.generate(), DeviceIdentity.generate()
+    assert a.device_id != b.device_id
+    assert a.public_bundle.fingerprint != b.public_bundle.fingerprint
+
+
+def test_generation_draws_from_the_injected_randomness() -> None:
+    first = DeviceIdentity.generate(rng=DeterministicRandom(b"seed"))
+    second = DeviceIdentity.generate(rng=DeterministicRandom(b"seed"))
+    assert first == second
+    assert first.public_bundle == second.public_bundle
+    assert DeviceIdentity.generate(rng=DeterministicRandom(b"other")) != first
+
+
+def test_private_bytes_round_trip() -> None:
+    identity = DeviceIdentity.generate()
+    data = identity.private_bytes()
+    assert len(data) == 64
+    restored = DeviceIdentity.from_private_bytes(data)
+    assert restored == identity
+    assert restored.public_bundle == identity.public_bundle
+
+
+def test_private_bytes_are_checked() -> None:
+    with pytest.raises(TypeError):
+        DeviceIdentity.from_private_bytes("00" * 64)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="64 bytes"):
+        DeviceIdentity.from_private_bytes(bytes(63))
+    with pytest.raises(TypeError):
+        DeviceIdentity("key", "key")  # type: ignore[arg-type]
+
+
+def test_bundle_json_round_trips() -> None:
+    bundle = DeviceIdentity.generate().public_bundle
+    data = bundle.to_dict()
+    assert set(data) == {"device_id", "ed25519", "x25519", "signature"}
+    assert all(isinstance(v, str) for v in data.values())
+    assert PublicBundle.from_dict(data) == bundle
+
+
+def test_a_bundle_whose_x25519_key_was_swapped_is_refused() -> None:
+    victim = DeviceIdentity.generate().public_bundle
+    attacker = DeviceIdentity.generate().public_bundle
+    with pytest.raises(InvalidSignature):
+        PublicBundle(victim.ed25519_public, attacker.x25519_public, victim.signature)
+
+
+def test_a_bundle_json_with_a_flipped_bit_is_refused() -> None:
+    bundle = DeviceIdentity.generate().public_bundle
+    signature = bytearray(bundle.signature)
+    signature[10] ^= 1
+    data = bundle.to_dict() | {"signature": b64url_encode(bytes(signature))}
+    with pytest.raises(InvalidSignature):
+        PublicBundle.from_dict(data)
+
+
+def test_a_bundle_json_with_a_wrong_device_id_is_refused() -> None:
+    data = DeviceIdentity.generate().public_bundle.to_dict()
+    data["device_id"] = DeviceIdentity.generate().device_id
+    with pytest.raises(ValueError, match="device_id"):
+        PublicBundle.from_dict(data)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"extra": "x"}, {"ed25519": "AAAA"}, {"x25519": "not base64!"}],
+    ids=["unknown-key", "short-key", "bad-encoding"],
+)
+def test_malformed_bundle_json_is_refused(change: dict[str, str]) -> None:
+    data = DeviceIdentity.generate().public_bundle.to_dict() | change
+    with pytest.raises(ValueError):
+        PublicBundle.from_dict(data)
+
+
+def test_a_bundle_with_a_low_order_x25519_key_is_refused_even_when_signed() -> None:
+    signing = SigningKey.generate()
+    signature = signing.sign(bundle_signing_input(signing.public_key.raw, LOW_ORDER_POINT))
+    with pytest.raises(ValueError, match="small order"):
+        PublicBundle(signing.public_key.raw, LOW_ORDER_POINT, signature)
+
+
+def test_bundle_construction_checks_types_and_lengths() -> None:
+    bundle = DeviceIdentity.generate().public_bundle
+    with pytest.raises(TypeError):
+        PublicBundle(bundle.ed25519_public.hex(), bundle.x25519_public, bundle.signature)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="32 bytes"):
+        PublicBundle(bundle.ed25519_public, bundle.x25519_public[:31], bundle.signature)
+    with pytest.raises(ValueError, match="64 bytes"):
+        PublicBundle(bundle.ed25519_public, bundle.x25519_public, bundle.signature[:63])
+
+
+def test_identities_and_bundles_are_immutable_and_reprs_hide_secrets() -> None:
+    identity = DeviceIdentity.generate()
+    with pytest.raises(AttributeError):
+        identity.signing_key = SigningKey.generate()  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        identity.public_bundle.device_id = "x"  # type: ignore[misc]
+    assert identity.signing_key.seed.hex() not in repr(identity)
+    assert identity.device_id in repr(identity)

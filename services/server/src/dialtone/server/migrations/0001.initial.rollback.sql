@@ -1,0 +1,13 @@
+DROP TABLE presence;
+DROP TABLE directory_key_envelopes;
+DROP TABLE profiles;
+DROP TABLE read_markers;
+DROP TABLE messages;
+DROP TABLE channel_key_envelopes;
+DROP TABLE channel_members;
+DROP TABLE channel_sequences;
+DROP TABLE channels;
+DROP TABLE invites;
+DROP TABLE sessions;
+DROP TABLE devices;
+DROP TABLE users;

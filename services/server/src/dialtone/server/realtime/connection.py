@@ -1,0 +1,356 @@
+"""One authenticated WebSocket as the hub sees it: a bounded send queue in front of a transport.
+
+Frames arrive already encoded (see `frames.text_frame`). While the peer keeps up, a frame is
+written straight to the transport from the fan-out loop: no task switch, no copy. When the
+transport is backed up, frames wait in a per-connection queue emptied by a writer task that
+awaits the transport's drain. A queue that reaches its limit means the peer cannot keep up: the
+connection is closed with `SLOW_CONSUMER` and the client catches up from the database when it
+resumes. No frame is ever dropped while the connection stays open.
+
+Channel messages carry their per-channel sequence number. The connection remembers the last one
+it sent per channel, which makes the switch from database catch-up to live traffic exact: a live
+message already sent from the database is skipped, and a hole (which the ordered event stream
+should never produce) closes the connection with `RESYNC` instead of silently losing a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from enum import IntEnum
+from uuid import UUID
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+# Bytes the transport may hold before new frames go to the queue instead. asyncio's default
+# high-water mark is 64 KiB; staying under it keeps the direct path free of flow control.
+DIRECT_WRITE_LIMIT = 64 * 1024
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes the server uses (4000-4999 are the application's own)."""
+
+    GOING_AWAY = 1001
+    """The server is shutting down or restarting: reconnect (to any replica) and resume."""
+    PROTOCOL_ERROR = 4000
+    """The client broke the protocol (bad hello, frames that are not events)."""
+    UNSUPPORTED_VERSION = 4001
+    """The hello named a protocol version this server does not speak."""
+    HELLO_TIMEOUT = 4002
+    """No hello arrived in time after the connection opened."""
+    SESSION_ENDED = 4003
+    """The session was logged out, expired, or its device was revoked: log in again."""
+    SLOW_CONSUMER = 4004
+    """The client read too slowly and its send queue filled: reconnect and resume."""
+    RESYNC = 4005
+    """The server could not guarantee an unbroken stream: reconnect and resume."""
+
+
+class Connection:
+    """A live WebSocket of one device, with its send queue and per-channel delivery position.
+
+    Args:
+        conn_id: Identifier unique within this server process.
+        user_id: The authenticated user.
+        device_id: The authenticated device.
+        session_id: The session the connection was authenticated with.
+        ws: The prepared WebSocket response.
+        transport: The socket transport under `ws`.
+        drain: Waits until the transport has room again (the payload writer's `drain`).
+        queue_limit: Frames that may wait in the queue before the peer counts as too slow.
+        close_timeout: Seconds to wait for queued frames and the close handshake when closing.
+    """
+
+    __slots__ = (
+        "_close_task",
+        "_close_timeout",
+        "_delivered",
+        "_drain",
+        "_held",
+        "_idle",
+        "_queue",
+        "_queue_limit",
+        "_transport",
+        "_writer_task",
+        "_ws",
+        "channels",
+        "close_code",
+        "conn_id",
+        "device_id",
+        "session_id",
+        "user_id",
+        "voice_room",
+    )
+
+    def __init__(
+        self,
+        *,
+        conn_id: int,
+        user_id: UUID,
+        device_id: UUID,
+        session_id: UUID,
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport,
+        drain: Callable[[], Awaitable[None]],
+        queue_limit: int,
+        close_timeout: float,
+    ) -> None:
+        self.conn_id = conn_id
+        self.user_id = user_id
+        self.device_id = device_id
+        self.session_id = session_id
+        self.channels: set[UUID] = set()
+        self.voice_room: UUID | None = None
+        self.close_code: CloseCode | None = None
+        self._ws = ws
+        self._transport = transport
+        self._drain = drain
+        self._queue: deque[bytes] = deque()
+        self._queue_limit = queue_limit
+        self._close_timeout = close_timeout
+        self._writer_task: asyncio.Task[None] | None = None
+        self._close_task: asyncio.Task[None] | None = None
+        self._delivered: dict[UUID, int] = {}
+        # Live frames kept back while the database catch-up is being sent; `None` when live.
+        self._held: list[tuple[UUID | None, int, bytes]] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.conn_id} user={self.user_id} device={self.device_id}>"
+
+    @property
+    def closing(self) -> bool:
+        """Whether the connection has started closing (it accepts no more frames)."""
+        return self.close_code is not None
+
+    @property
+    def queued(self) -> int:
+        """Frames waiting in the send queue (not yet handed to the transport)."""
+        return len(self._queue)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def send(self, frame: bytes) -> None:
+        """Send one frame now, or queue it behind frames that are still waiting.
+
+        Overflowing the queue closes the connection with `SLOW_CONSUMER`.
+
+        Args:
+            frame: A complete WebSocket frame.
+        """
+        if self.close_code is not None:
+            return
+        if self._held is not None:
+            self._hold(None, 0, frame)
+            return
+        self._write(frame)
+
+    def send_now(self, frame: bytes) -> None:
+        """Send one frame even while live traffic is held back (replies, server notices).
+
+        Args:
+            frame: A complete WebSocket frame.
+        """
+        if self.close_code is None:
+            self._write(frame)
+
+    def send_message(self, channel_id: UUID, seq: int, frame: bytes) -> None:
+        """Send the channel message `seq` unless this connection already has it.
+
+        Args:
+            channel_id: The channel of the message.
+            seq: Its per-channel sequence number.
+            frame: The encoded `channel.message.new` event.
+        """
+        if self.close_code is not None:
+            return
+        if self._held is not None:
+            self._hold(channel_id, seq, frame)
+            return
+        if self._advance(channel_id, seq):
+            self._write(frame)
+
+    def note_own_message(self, channel_id: UUID, seq: int) -> None:
+        """Record that this connection sent message `seq` (it got an ack instead of the event).
+
+        Args:
+            channel_id: The channel of the message.
+            seq: Its per-channel sequence number.
+        """
+        if self.close_code is not None:
+            return
+        if self._held is not None:
+            self._hold(channel_id, seq, b"")
+            return
+        self._advance(channel_id, seq)
+
+    def delivered(self, channel_id: UUID) -> int | None:
+        """Return the last sequence number of `channel_id` sent on this connection, if any."""
+        return self._delivered.get(channel_id)
+
+    def _advance(self, channel_id: UUID, seq: int) -> bool:
+        last = self._delivered.get(channel_id)
+        if last is not None:
+            if seq <= last:
+                return False
+            if seq != last + 1:
+                log.warning(
+                    "connection %s: channel %s jumped from seq %d to %d; asking it to resume",
+                    self.conn_id,
+                    channel_id,
+                    last,
+                    seq,
+                )
+                self.close(CloseCode.RESYNC)
+                return False
+        self._delivered[channel_id] = seq
+        return True
+
+    def _write(self, frame: bytes) -> None:
+        queue = self._queue
+        transport = self._transport
+        if not queue and transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT:
+            if transport.is_closing():
+                return
+            transport.write(frame)
+            return
+        if len(queue) >= self._queue_limit:
+            log.info(
+                "connection %s: send queue full (%d frames); closing as slow consumer",
+                self.conn_id,
+                len(queue),
+            )
+            self.close(CloseCode.SLOW_CONSUMER)
+            return
+        queue.append(frame)
+        if self._writer_task is None:
+            self._idle.clear()
+            self._writer_task = asyncio.get_running_loop().create_task(self._write_queue())
+
+    async def _write_queue(self) -> None:
+        queue = self._queue
+        transport = self._transport
+        try:
+            while queue:
+                await self._drain()
+                while queue and transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT:
+                    if transport.is_closing():
+                        queue.clear()
+                        return
+                    transport.write(queue.popleft())
+        except ConnectionError:
+            queue.clear()
+        finally:
+            self._writer_task = None
+            self._idle.set()
+
+    async def flush(self) -> None:
+        """Wait until every queued frame has been handed to the transport."""
+        await self._idle.wait()
+
+    # -- catch-up gate ------------------------------------------------------------------------
+
+    def hold_live(self) -> None:
+        """Keep live frames back until `release_live` (while the catch-up is being sent)."""
+        if self._held is None:
+            self._held = []
+
+    def _hold(self, channel_id: UUID | None, seq: int, frame: bytes) -> None:
+        held = self._held
+        assert held is not None
+        if len(held) >= self._queue_limit:
+            log.info("connection %s: too many live frames during catch-up", self.conn_id)
+            self.close(CloseCode.SLOW_CONSUMER)
+            return
+        held.append((channel_id, seq, frame))
+
+    def send_catch_up(self, channel_id: UUID, seq: int, frame: bytes) -> None:
+        """Send a message read from the database during the catch-up (bypasses the gate).
+
+        Args:
+            channel_id: The channel of the message.
+            seq: Its per-channel sequence number (strictly increasing per channel).
+            frame: The encoded `channel.message.new` event.
+        """
+        if self.close_code is not None:
+            return
+        previous = self._delivered.get(channel_id)
+        if previous is not None and seq <= previous:
+            return
+        self._delivered[channel_id] = seq
+        self._write(frame)
+
+    def set_position(self, channel_id: UUID, seq: int) -> None:
+        """Declare that the client already has every message of `channel_id` up to `seq`.
+
+        Args:
+            channel_id: The channel.
+            seq: The last sequence number the client holds (0: none).
+        """
+        previous = self._delivered.get(channel_id)
+        if previous is None or seq > previous:
+            self._delivered[channel_id] = seq
+
+    def release_live(self) -> None:
+        """Send the live frames held back during the catch-up and go live."""
+        held = self._held
+        self._held = None
+        if held is None:
+            return
+        for channel_id, seq, frame in held:
+            if self.close_code is not None:
+                return
+            if channel_id is None:
+                self._write(frame)
+            elif not frame:
+                self._advance(channel_id, seq)
+            elif self._advance(channel_id, seq):
+                self._write(frame)
+
+    # -- closing ------------------------------------------------------------------------------
+
+    def close(self, code: CloseCode, *, drain: bool = False) -> None:
+        """Start closing the connection with `code` (idempotent; the first code wins).
+
+        Args:
+            code: The close code the client receives.
+            drain: Hand queued frames to the transport before the close frame (graceful shutdown);
+                otherwise they are discarded (the client resumes from the database).
+        """
+        if self.close_code is not None:
+            return
+        self.close_code = code
+        self._held = None
+        if not drain:
+            self._queue.clear()
+        self._close_task = asyncio.get_running_loop().create_task(self._close(code))
+
+    async def _close(self, code: CloseCode) -> None:
+        ws = self._ws
+        try:
+            async with asyncio.timeout(self._close_timeout):
+                await self._idle.wait()
+                await ws.close(code=code, message=code.name.encode())
+        except TimeoutError:
+            log.info("connection %s: close handshake timed out; aborting", self.conn_id)
+        except ConnectionError:
+            pass
+        finally:
+            self._queue.clear()
+            if self._writer_task is not None:
+                self._writer_task.cancel()
+            if not self._transport.is_closing():
+                self._transport.abort()
+
+    async def wait_closed(self) -> None:
+        """Wait until a close started with `close` has finished."""
+        task = self._close_task
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)

@@ -1,0 +1,1 @@
+"""Rules and authorization between the thin routes and the storage layer."""
