@@ -6,12 +6,15 @@ and its neighbours, so that the default can be re-tuned on other hardware. Runs 
 
     .venv/bin/python bench/keystore_bench.py [--runs N] [--check]
 
-With --check the exit status is 1 when the median unlock is outside 0.2-0.5 s.
+With --check the exit status is 1 when the median unlock CPU time is outside 0.2-0.5 s. Wall
+time is printed too; on a busy machine it exceeds the CPU time by the time spent waiting for a
+core.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import statistics
@@ -33,12 +36,28 @@ SERVER = "https://chat.example.org"
 
 
 def timed(action: Callable[[], object], runs: int) -> list[float]:
+    """Wall-clock seconds of each run."""
     samples = []
     for _ in range(runs):
         start = time.perf_counter()
         action()
         samples.append(time.perf_counter() - start)
     return samples
+
+
+def cpu_timed(action: Callable[[], object], runs: int) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU seconds of each run.
+
+    On a machine shared with other work the wall clock includes time spent waiting for a core;
+    the CPU time is what the unlock itself costs, which is what the default is tuned for.
+    """
+    wall, cpu = [], []
+    for _ in range(runs):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        action()
+        cpu.append(time.process_time() - start_cpu)
+        wall.append(time.perf_counter() - start)
+    return wall, cpu
 
 
 def summary(samples: list[float]) -> str:
@@ -84,8 +103,9 @@ def main() -> int:
         print(f"create + populate + save: {time.perf_counter() - start:.3f} s")
         print(f"file size: {path.stat().st_size} bytes")
 
-        unlock = timed(lambda: Keystore.open(path, PASSPHRASE).close(), args.runs)
-        print(f"unlock (open + close):  {summary(unlock)}")
+        unlock, unlock_cpu = cpu_timed(lambda: Keystore.open(path, PASSPHRASE).close(), args.runs)
+        print(f"unlock (open + close), wall: {summary(unlock)}")
+        print(f"unlock (open + close), CPU:  {summary(unlock_cpu)}")
 
         with Keystore.open(path, PASSPHRASE) as store:
             saves = timed(store.save, 20)
@@ -98,21 +118,20 @@ def main() -> int:
         ScryptParams(log2_n=16, r=12, p=1),
         ScryptParams(log2_n=17, r=8, p=1),
     ):
-        kdf_time = timed(
-            lambda c=candidate: Scrypt(salt=b"s" * 16, length=32, n=c.n, r=c.r, p=c.p).derive(
-                b"pw"
-            ),
-            1,
-        )[0]
+        kdf = Scrypt(salt=b"s" * 16, length=32, n=candidate.n, r=candidate.r, p=candidate.p)
+        kdf_time = timed(functools.partial(kdf.derive, b"pw"), 1)[0]
         print(
             f"  N=2^{candidate.log2_n} r={candidate.r:<2} p={candidate.p} "
             f"{candidate.memory_bytes // 2**20:>4} MiB  {kdf_time:.3f} s"
         )
 
-    median = statistics.median(unlock)
+    median = statistics.median(unlock_cpu)
     inside = TARGET[0] <= median <= TARGET[1]
     verdict = "inside" if inside else "OUTSIDE"
-    print(f"median unlock {median:.3f} s is {verdict} the {TARGET[0]}-{TARGET[1]} s target")
+    print(
+        f"median unlock CPU time {median:.3f} s is {verdict} the {TARGET[0]}-{TARGET[1]} s target"
+        f" (wall median {statistics.median(unlock):.3f} s at load {os.getloadavg()[0]:.2f})"
+    )
     return 0 if inside or not args.check else 1
 
 

@@ -135,7 +135,9 @@ def test_passwords_are_compared_after_nfkc() -> None:
 
 def test_the_default_parameters_are_a_production_setting() -> None:
     default = PasswordParams.DEFAULT
-    assert default.n >= 2**17 and default.r >= 8 and default.p >= 1
+    assert default.n >= 2**17
+    assert default.r >= 8
+    assert default.p >= 1
     assert 128 * default.r * default.n >= 128 * 2**20  # at least 128 MiB of memory
     encoded = hash_password("correct horse")  # default parameters when none are given
     assert encoded.startswith("$scrypt$ln=17,r=8,p=1$")

@@ -58,7 +58,8 @@ def test_directory_keys_travel_in_envelopes_too() -> None:
     assert envelope.to_dict()["channel_id"] is None
     assert Envelope.from_bytes(envelope.to_bytes()) == envelope
     opened = open_envelope(envelope, BOB, sender=ALICE.public_bundle)
-    assert opened == key and opened.scope == Scope.directory()
+    assert opened == key
+    assert opened.scope == Scope.directory()
 
 
 def test_each_envelope_uses_a_fresh_ephemeral_key_from_the_injected_randomness() -> None:
@@ -69,7 +70,8 @@ def test_each_envelope_uses_a_fresh_ephemeral_key_from_the_injected_randomness()
     scripted = ScriptedRandom([bytes(range(100, 132))])
     a = make_envelope(ALICE, BOB.public_bundle, KEY, rng=scripted)
     b = make_envelope(ALICE, BOB.public_bundle, KEY, rng=ScriptedRandom([bytes(range(100, 132))]))
-    assert scripted.exhausted and a == b
+    assert scripted.exhausted
+    assert a == b
 
 
 def test_an_envelope_replayed_to_another_device_does_not_open() -> None:
@@ -133,7 +135,7 @@ def test_an_envelope_claiming_another_sender_fails() -> None:
 @pytest.mark.parametrize("index", [0, 17, -1])
 def test_a_flipped_bit_anywhere_fails(part: str, index: int) -> None:
     envelope = make_envelope(ALICE, BOB.public_bundle, KEY)
-    tampered = dataclasses.replace(envelope, **{part: flip(getattr(envelope, part), index)})
+    tampered = dataclasses.replace(envelope, **{part: flip(getattr(envelope, part), index)})  # type: ignore[arg-type]
     with pytest.raises(InvalidSignature):
         open_envelope(tampered, BOB, sender=ALICE.public_bundle)
 
@@ -201,23 +203,28 @@ def test_envelope_construction_checks_every_part(
 
 
 @pytest.mark.parametrize(
-    "data",
-    [b"", b"\x02" + bytes(200), b"\x01\x09" + bytes(200), b"\x01\x01\x05ab"],
+    ("data", "match"),
+    [
+        (b"", "malformed"),
+        (b"\x02" + bytes(200), "version"),
+        (b"\x01\x09" + bytes(200), "ScopeKind"),
+        (b"\x01\x01\x05ab", "malformed|channel id"),
+    ],
     ids=["empty", "version-2", "unknown-scope", "short-scope"],
 )
-def test_malformed_binary_envelopes_are_refused(data: bytes) -> None:
-    with pytest.raises(ValueError):
+def test_malformed_binary_envelopes_are_refused(data: bytes, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
         Envelope.from_bytes(data)
 
 
 @pytest.mark.parametrize(
-    "change",
-    [{"version": 2}, {"extra": 1}, {"ciphertext": "AAAA"}],
+    ("change", "match"),
+    [({"version": 2}, "version"), ({"extra": 1}, "keys"), ({"ciphertext": "AAAA"}, "48 bytes")],
     ids=["version-2", "unknown-key", "short-ciphertext"],
 )
-def test_malformed_json_envelopes_are_refused(change: dict[str, object]) -> None:
+def test_malformed_json_envelopes_are_refused(change: dict[str, object], match: str) -> None:
     data = make_envelope(ALICE, BOB.public_bundle, KEY).to_dict() | change
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=match):
         Envelope.from_dict(data)
 
 

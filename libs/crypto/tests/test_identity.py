@@ -39,7 +39,8 @@ def test_device_id_and_fingerprint_are_derived_from_both_public_keys() -> None:
     assert len(bundle.device_id) == 22
     assert fingerprint(bundle) == bundle.fingerprint
     groups = bundle.fingerprint.split(" ")
-    assert len(groups) == 8 and all(len(g) == 4 and g.isalnum() for g in groups)
+    assert len(groups) == 8
+    assert all(len(g) == 4 and g.isalnum() for g in groups)
 
 
 def test_different_devices_get_different_ids_and_fingerprints() -> None:
@@ -106,13 +107,17 @@ def test_a_bundle_json_with_a_wrong_device_id_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "change",
-    [{"extra": "x"}, {"ed25519": "AAAA"}, {"x25519": "not base64!"}],
+    ("change", "match"),
+    [
+        ({"extra": "x"}, "keys"),
+        ({"ed25519": "AAAA"}, "32 bytes"),
+        ({"x25519": "not base64!"}, "base64url"),
+    ],
     ids=["unknown-key", "short-key", "bad-encoding"],
 )
-def test_malformed_bundle_json_is_refused(change: dict[str, str]) -> None:
+def test_malformed_bundle_json_is_refused(change: dict[str, str], match: str) -> None:
     data = DeviceIdentity.generate().public_bundle.to_dict() | change
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=match):
         PublicBundle.from_dict(data)
 
 
@@ -136,8 +141,8 @@ def test_bundle_construction_checks_types_and_lengths() -> None:
 def test_identities_and_bundles_are_immutable_and_reprs_hide_secrets() -> None:
     identity = DeviceIdentity.generate()
     with pytest.raises(AttributeError):
-        identity.signing_key = SigningKey.generate()  # type: ignore[misc]
+        identity.signing_key = SigningKey.generate()
     with pytest.raises(AttributeError):
-        identity.public_bundle.device_id = "x"  # type: ignore[misc]
+        identity.public_bundle.device_id = "x"
     assert identity.signing_key.seed.hex() not in repr(identity)
     assert identity.device_id in repr(identity)

@@ -45,8 +45,13 @@ def test_a_safety_number_is_the_two_sorted_halves() -> None:
 
 @pytest.mark.parametrize(
     ("user", "devices", "error"),
-    [("", [A1], ValueError), ("x" * 256, [A1], ValueError), ("alice", [], ValueError),
-     (b"alice", [A1], TypeError), ("alice", [A1.to_dict()], TypeError)],
+    [
+        ("", [A1], ValueError),
+        ("x" * 256, [A1], ValueError),
+        ("alice", [], ValueError),
+        (b"alice", [A1], TypeError),
+        ("alice", [A1.to_dict()], TypeError),
+    ],
     ids=["empty-user", "long-user", "no-devices", "bytes-user", "dict-device"],
 )
 def test_safety_number_inputs_are_checked(user: object, devices: list[object], error: type) -> None:

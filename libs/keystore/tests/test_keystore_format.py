@@ -18,7 +18,12 @@ from dialtone.keystore.container import FileKind
 from dialtone.keystore.contents import decode_export, decode_keystore
 
 CHEAP = ScryptParams(log2_n=4, r=1, p=1)
-EMPTY = {"device": None, "channel_keys": [], "directory_keys": [], "pinned_devices": []}
+EMPTY: dict[str, object] = {
+    "device": None,
+    "channel_keys": [],
+    "directory_keys": [],
+    "pinned_devices": [],
+}
 KEY = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="  # base64 of 32 x "A"
 
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dialtone.keystore import (
@@ -86,6 +86,7 @@ def test_empty_username_is_rejected() -> None:
         profile_filename("https://h", "  ")
 
 
+@settings(deadline=None)
 @given(username=st.text(min_size=1, max_size=300).filter(lambda u: u.strip()))
 def test_any_username_gives_a_safe_file_name(username: str) -> None:
     name = profile_filename("https://chat.example.org", username)

@@ -16,7 +16,9 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-@pytest.fixture(params=[0o000, 0o022, 0o077], ids=["umask000", "umask022", "umask077"])
+@pytest.fixture(
+    params=[0o000, 0o022, 0o077, 0o277], ids=["umask000", "umask022", "umask077", "umask277"]
+)
 def umask(request: pytest.FixtureRequest) -> Iterator[int]:
     # The umask is process-wide; tests run one at a time in this process, and it is restored.
     previous = os.umask(request.param)

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from collections.abc import AsyncIterator, Awaitable, Callable
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import aiohttp
 import attrs
 import pytest
 from aiohttp import web
 
-from dialtone.server.realtime.connection import CloseCode, Connection
+from dialtone.server.realtime.connection import RESYNC, Connection
 from dialtone.server.realtime.frames import text_frame
 from dialtone.server.realtime.hub import Hub
+from dialtone.wire.ws import CloseCode
 
 
 @attrs.define
@@ -28,15 +30,15 @@ class HubSite:
     hub: Hub
     url: str
     session: aiohttp.ClientSession
-    attached: dict[UUID, Connection] = attrs.field(factory=dict)
+    attached: dict[str, Connection] = attrs.field(factory=dict)
     queue_limit: int = 64
     close_timeout: float = 5.0
 
     async def connect(
-        self, user: UUID, *channels: UUID, device: UUID | None = None
+        self, user: str, *channels: str, device: str | None = None
     ) -> tuple[aiohttp.ClientWebSocketResponse, Connection]:
-        device = device or uuid4()
-        params = {"user": str(user), "device": str(device), "channels": ",".join(map(str, channels))}
+        device = device or new_id()
+        params = {"user": user, "device": device, "channels": ",".join(channels)}
         ws = await self.session.ws_connect(self.url, params=params, autoping=True)
         for _ in range(500):
             if device in self.attached:
@@ -45,8 +47,12 @@ class HubSite:
         raise AssertionError("server never attached the connection")
 
 
-def event(n: int, *, size: int = 0, channel: UUID | None = None) -> bytes:
-    body = {"n": n, "channel": str(channel) if channel else None, "pad": "x" * size}
+def new_id() -> str:
+    return str(uuid4())
+
+
+def event(n: int, *, size: int = 0) -> bytes:
+    body = {"n": n, "pad": "x" * size}
     return text_frame(json.dumps(body).encode())
 
 
@@ -79,16 +85,16 @@ async def site() -> AsyncIterator[HubSite]:
         q = request.query
         conn = Connection(
             conn_id=hub.next_id(),
-            user_id=UUID(q["user"]),
-            device_id=UUID(q["device"]),
-            session_id=uuid4(),
+            user_id=q["user"],
+            device_id=q["device"],
+            session_expires_at=datetime.now(UTC) + timedelta(hours=1),
             ws=ws,
             transport=request.transport,
             drain=writer.drain,
             queue_limit=test_site.queue_limit,
             close_timeout=test_site.close_timeout,
         )
-        channels = [UUID(c) for c in q["channels"].split(",") if c]
+        channels = [c for c in q["channels"].split(",") if c]
         hub.attach(conn, channels)
         test_site.attached[conn.device_id] = conn
         try:
@@ -114,7 +120,7 @@ async def site() -> AsyncIterator[HubSite]:
 
 async def test_text_frame_sizes_parse_as_text_frames(site: HubSite) -> None:
     """Frames of each header length (7-bit, 16-bit and 64-bit sizes) reach the client intact."""
-    ws, conn = await site.connect(uuid4())
+    ws, conn = await site.connect(new_id())
     for size in (0, 1, 125, 126, 65535, 65536, 200_000):
         payload = ("é" * (size // 2) + "a" * (size % 2)).encode()
         conn.send(text_frame(payload))
@@ -125,8 +131,8 @@ async def test_text_frame_sizes_parse_as_text_frames(site: HubSite) -> None:
 
 async def test_fanout_reaches_only_subscribers_of_the_channel(site: HubSite) -> None:
     """A channel event reaches the members' connections and no one else."""
-    channel, other = uuid4(), uuid4()
-    alice, bob, mallory = uuid4(), uuid4(), uuid4()
+    channel, other = new_id(), new_id()
+    alice, bob, mallory = new_id(), new_id(), new_id()
     ws_a, _ = await site.connect(alice, channel)
     ws_b, _ = await site.connect(bob, channel, other)
     ws_m, _ = await site.connect(mallory, other)
@@ -138,9 +144,9 @@ async def test_fanout_reaches_only_subscribers_of_the_channel(site: HubSite) -> 
 
 async def test_fanout_excludes_the_origin_and_tracks_its_own_message(site: HubSite) -> None:
     """The sender's connection gets no copy of its message, yet its position moves past it."""
-    channel = uuid4()
-    ws_a, conn_a = await site.connect(uuid4(), channel)
-    ws_b, conn_b = await site.connect(uuid4(), channel)
+    channel = new_id()
+    ws_a, conn_a = await site.connect(new_id(), channel)
+    ws_b, conn_b = await site.connect(new_id(), channel)
     site.hub.fanout_message(channel, 1, event(1), origin=conn_a)
     site.hub.fanout_message(channel, 2, event(2), origin=conn_b)
     assert (await receive_json(ws_b))["n"] == 1
@@ -152,7 +158,7 @@ async def test_fanout_excludes_the_origin_and_tracks_its_own_message(site: HubSi
 
 async def test_membership_changes_move_subscriptions(site: HubSite) -> None:
     """Subscribing a user reaches all their devices; unsubscribing stops delivery at once."""
-    channel, user = uuid4(), uuid4()
+    channel, user = new_id(), new_id()
     ws_1, _ = await site.connect(user)
     ws_2, _ = await site.connect(user)
     assert site.hub.fanout(channel, event(0)) == 0
@@ -168,22 +174,22 @@ async def test_membership_changes_move_subscriptions(site: HubSite) -> None:
 
 async def test_user_and_device_targets(site: HubSite) -> None:
     """`to_user` reaches every device of a user; `to_device` exactly one."""
-    user = uuid4()
-    d1, d2 = uuid4(), uuid4()
+    user = new_id()
+    d1, d2 = new_id(), new_id()
     ws_1, conn_1 = await site.connect(user, device=d1)
     ws_2, _ = await site.connect(user, device=d2)
-    assert site.hub.to_user(user, event(1), exclude=conn_1) == 1
+    assert site.hub.to_user(user, event(1), exclude_device=d1) == 1
     assert (await receive_json(ws_2))["n"] == 1
     assert site.hub.to_device(user, d1, event(2))
     assert (await receive_json(ws_1))["n"] == 2
-    assert not site.hub.to_device(user, uuid4(), event(3))
+    assert not site.hub.to_device(user, new_id(), event(3))
     assert await nothing_arrives(ws_2)
 
 
 async def test_catch_up_then_live_has_no_gap_and_no_duplicate(site: HubSite) -> None:
     """Live messages that arrive during the catch-up are sent after it, minus those it covered."""
-    channel = uuid4()
-    ws, conn = await site.connect(uuid4(), channel)
+    channel = new_id()
+    ws, conn = await site.connect(new_id(), channel)
     conn.hold_live()
     # Live traffic arrives while the database is being read: seq 4 and 5 are also in the page.
     site.hub.fanout_message(channel, 4, event(4), origin=None)
@@ -202,14 +208,14 @@ async def test_catch_up_then_live_has_no_gap_and_no_duplicate(site: HubSite) -> 
 
 async def test_a_hole_in_the_stream_closes_with_resync(site: HubSite) -> None:
     """A message whose predecessor never came is not delivered over the hole: RESYNC instead."""
-    channel = uuid4()
-    ws, _conn = await site.connect(uuid4(), channel)
+    channel = new_id()
+    ws, _conn = await site.connect(new_id(), channel)
     site.hub.fanout_message(channel, 1, event(1), origin=None)
     site.hub.fanout_message(channel, 3, event(3), origin=None)
     assert (await receive_json(ws))["n"] == 1
     msg = await ws.receive(timeout=5)
     assert msg.type is aiohttp.WSMsgType.CLOSE
-    assert msg.data == CloseCode.RESYNC
+    assert msg.data == RESYNC
 
 
 async def test_slow_consumer_is_closed_with_its_code_after_an_unbroken_prefix(
@@ -217,9 +223,9 @@ async def test_slow_consumer_is_closed_with_its_code_after_an_unbroken_prefix(
 ) -> None:
     """A client that stops reading is disconnected with SLOW_CONSUMER; what it got has no hole."""
     site.queue_limit = 8
-    channel = uuid4()
-    slow_ws, slow = await site.connect(uuid4(), channel)
-    fast_ws, _ = await site.connect(uuid4(), channel)
+    channel = new_id()
+    slow_ws, slow = await site.connect(new_id(), channel)
+    fast_ws, _ = await site.connect(new_id(), channel)
     sent = 0
     fast_got = 0
     # The slow client never reads until the server gives up on it: kernel buffers, the transport
@@ -256,9 +262,9 @@ async def test_slow_consumer_is_closed_with_its_code_after_an_unbroken_prefix(
 
 async def test_close_all_sends_notice_and_queued_frames_then_going_away(site: HubSite) -> None:
     """Shutdown hands each client a notice and everything queued, then closes with GOING_AWAY."""
-    channel = uuid4()
-    ws_a, _ = await site.connect(uuid4(), channel)
-    ws_b, _ = await site.connect(uuid4(), channel)
+    channel = new_id()
+    ws_a, _ = await site.connect(new_id(), channel)
+    ws_b, _ = await site.connect(new_id(), channel)
     for seq in range(1, 41):
         site.hub.fanout_message(channel, seq, event(seq, size=20_000), origin=None)
     site.hub.begin_shutdown()
@@ -284,7 +290,7 @@ async def _read_to_close(ws: aiohttp.ClientWebSocketResponse, frames: int) -> No
 
 async def test_detach_unregisters_every_index(site: HubSite) -> None:
     """When a client disconnects the hub forgets it everywhere."""
-    channel, user = uuid4(), uuid4()
+    channel, user = new_id(), new_id()
     ws, _ = await site.connect(user, channel)
     assert site.hub.is_local(user)
     await ws.close()

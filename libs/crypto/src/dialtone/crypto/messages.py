@@ -10,6 +10,7 @@ signs the whole message with Ed25519. Layouts are in docs/protocol-crypto.md.
 
 from __future__ import annotations
 
+import base64
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -92,8 +93,8 @@ _MESSAGE_KEYS: Final = frozenset(
 
 
 def new_message_id(rng: RandomSource = default_random) -> str:
-    """A fresh client-generated message id: 16 random bytes in base64url."""
-    return b64url_encode(rng(MESSAGE_ID_BYTES))
+    """A fresh client-generated message id: 16 random bytes in base64url (22 characters)."""
+    return base64.urlsafe_b64encode(rng(MESSAGE_ID_BYTES))[:22].decode("ascii")
 
 
 def encode_context(scope: Scope, epoch: int, message_id: str, sender_device_id: str) -> bytes:
@@ -245,18 +246,17 @@ class SealedMessage:
         signature: bytes,
         context: bytes,
     ) -> SealedMessage:
-        # For seal_fields, whose parts are valid by construction: skips re-checking them.
+        # For seal_fields, whose parts are valid by construction: skips re-checking them on the
+        # hot path of every send.
         message = object.__new__(cls)
-        for name, value in (
-            ("scope", scope),
-            ("epoch", epoch),
-            ("message_id", message_id),
-            ("sender_device_id", sender_device_id),
-            ("fields", fields),
-            ("signature", signature),
-            ("context", context),
-        ):
-            object.__setattr__(message, name, value)
+        set_attribute = object.__setattr__
+        set_attribute(message, "scope", scope)
+        set_attribute(message, "epoch", epoch)
+        set_attribute(message, "message_id", message_id)
+        set_attribute(message, "sender_device_id", sender_device_id)
+        set_attribute(message, "fields", fields)
+        set_attribute(message, "signature", signature)
+        set_attribute(message, "context", context)
         return message
 
     def signing_input(self) -> bytes:
@@ -379,7 +379,7 @@ def seal_fields(
         raise TypeError("identity must be a DeviceIdentity")
     if not isinstance(key, ChannelKey):
         raise TypeError("key must be a ChannelKey")
-    if not isinstance(fields, Mapping):
+    if type(fields) is not dict and not isinstance(fields, Mapping):
         raise TypeError("fields must be a mapping of Purpose to str")
     _check_purposes(key.scope, fields)
     if message_id is None:

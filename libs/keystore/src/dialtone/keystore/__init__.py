@@ -39,7 +39,7 @@ from dialtone.keystore.paths import (
 from dialtone.keystore.records import KEY_SIZE, DeviceKeys, PinnedDevice, Trust
 from dialtone.keystore.store import Keystore
 
-__version__ = "0.2.0"
+__version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_PARAMS",

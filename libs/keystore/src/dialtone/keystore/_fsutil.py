@@ -128,6 +128,9 @@ def acquire_lock(path: Path) -> int:
     """
     fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, FILE_MODE)
     try:
+        # 0600 whatever the umask; a lock file someone else owns is still usable as a lock.
+        with contextlib.suppress(PermissionError):
+            os.fchmod(fd, FILE_MODE)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)

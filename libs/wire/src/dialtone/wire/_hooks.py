@@ -369,10 +369,13 @@ def _literal_structure(type_: Any) -> StructureHook:
 
 
 def _attrs_structure(converter: cattrs.Converter, cls: type) -> StructureHook:
-    # cattrs generates the field-by-field code (detailed validation, so errors carry the field
-    # name); unknown keys are checked here, as a subset test, which is cheaper than cattrs' set
-    # difference and gives the field name directly.
-    inner = make_dict_structure_fn(
+    # cattrs generates the field-by-field code twice: a fast straight-line version, and one with
+    # detailed validation that is run only after the fast one failed, to say which field failed.
+    # Unknown keys are checked here, as a subset test: cheaper than cattrs' set difference.
+    fast = make_dict_structure_fn(
+        cls, converter, _cattrs_forbid_extra_keys=False, _cattrs_detailed_validation=False
+    )
+    detailed = make_dict_structure_fn(
         cls, converter, _cattrs_forbid_extra_keys=False, _cattrs_detailed_validation=True
     )
     allowed = frozenset(a.name for a in attrs.fields(cls))
@@ -384,7 +387,11 @@ def _attrs_structure(converter: cattrs.Converter, cls: type) -> StructureHook:
         if not value.keys() <= allowed:
             name = sorted(str(k) for k in value.keys() - allowed)[0]
             raise ProtocolError(Reason.UNKNOWN_FIELD, "unknown field", "." + _field_label(name))
-        return inner(value, cls)
+        try:
+            return fast(value, cls)
+        except Exception:
+            pass
+        return detailed(value, cls)
 
     return structure_attrs
 
@@ -503,6 +510,13 @@ def _is_tagged_union(type_: Any) -> bool:
     return len(args) > 1 and all(attrs.has(a) and "type" in attrs.fields_dict(a) for a in args)
 
 
+def _is_exactly(cls: type) -> Callable[[Any], bool]:
+    def predicate(type_: Any) -> bool:
+        return type_ is cls
+
+    return predicate
+
+
 def _is_enum(type_: Any) -> bool:
     return isinstance(type_, type) and issubclass(type_, enum.Enum)
 
@@ -520,14 +534,19 @@ def register_hooks(converter: cattrs.Converter) -> cattrs.Converter:
     Returns:
         The same converter.
     """
-    converter.register_structure_hook(str, _structure_plain_str)
-    converter.register_structure_hook(int, _structure_plain_int)
-    converter.register_structure_hook(float, _structure_plain_float)
-    converter.register_structure_hook(bool, _structure_bool)
-    converter.register_structure_hook(bytes, _structure_plain_bytes)
-    converter.register_unstructure_hook(bytes, b64url_encode)
-    converter.register_structure_hook(datetime, _structure_datetime)
-    converter.register_unstructure_hook(datetime, _unstructure_datetime)
+    # Exact-type predicates, not singledispatch: a hook registered for str would also catch every
+    # StrEnum (and one for int every bool and IntEnum).
+    for exact, structure in (
+        (str, _structure_plain_str),
+        (int, _structure_plain_int),
+        (float, _structure_plain_float),
+        (bool, _structure_bool),
+        (bytes, _structure_plain_bytes),
+        (datetime, _structure_datetime),
+    ):
+        converter.register_structure_hook_func(_is_exactly(exact), structure)
+    converter.register_unstructure_hook_func(_is_exactly(bytes), b64url_encode)
+    converter.register_unstructure_hook_func(_is_exactly(datetime), _unstructure_datetime)
 
     converter.register_structure_hook_factory(_is_enum, _enum_structure)
     converter.register_unstructure_hook_func(_is_enum, _unstructure_enum)

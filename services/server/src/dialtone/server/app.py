@@ -117,6 +117,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 async def _require_realtime_wiring(app: web.Application) -> None:
     # Runs after every cleanup_ctx started: HTTP routes publish through these, and a silent no-op
     # would lose events in production.
-    missing = [key.name for key in (EVENTS_KEY, PRESENCE_KEY) if key not in app]
+    required = {"EVENTS_KEY": EVENTS_KEY in app, "PRESENCE_KEY": PRESENCE_KEY in app}
+    missing = [name for name, present in required.items() if not present]
     if missing:
         raise WiringError(f"not wired into the application: {', '.join(missing)}")

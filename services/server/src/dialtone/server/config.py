@@ -17,7 +17,7 @@ from typing import Literal
 import attrs
 
 LogFormat = Literal["text", "json"]
-PasswordPreset = Literal["default", "testing"]
+KdfPreset = Literal["default", "testing"]
 
 DEFAULT_PORT = 8470
 MIN_SECRET_CHARS = 32
@@ -55,7 +55,7 @@ class ServerConfig:
         rate_ip_burst: Burst allowed per client IP address.
         auth_attempts_per_minute: Login/register attempts allowed per client IP address.
         trust_forwarded_for: Take the client IP from `X-Forwarded-For` (only behind a proxy).
-        password_preset: Password-hash cost; `testing` is fast and only for tests.
+        kdf_preset: Password-hash cost; `testing` is fast and only for tests.
         db_pool_min: Smallest asyncpg pool size.
         db_pool_max: Largest asyncpg pool size.
         ws_heartbeat_seconds: WebSocket ping interval (realtime side).
@@ -86,7 +86,7 @@ class ServerConfig:
     rate_ip_burst: int = 200
     auth_attempts_per_minute: int = 30
     trust_forwarded_for: bool = False
-    password_preset: PasswordPreset = "default"
+    kdf_preset: KdfPreset = "default"
     db_pool_min: int = 2
     db_pool_max: int = 10
     ws_heartbeat_seconds: float = 30.0
@@ -277,7 +277,7 @@ _FIELD_OF_ENV: dict[str, str] = {
     "DIALTONE_RATE_IP_BURST": "rate_ip_burst",
     "DIALTONE_AUTH_RATE": "auth_attempts_per_minute",
     "DIALTONE_TRUST_FORWARDED_FOR": "trust_forwarded_for",
-    "DIALTONE_PASSWORD_PRESET": "password_preset",
+    "DIALTONE_PASSWORD_PRESET": "kdf_preset",
     "DIALTONE_DB_POOL_MIN": "db_pool_min",
     "DIALTONE_DB_POOL_MAX": "db_pool_max",
     "DIALTONE_WS_HEARTBEAT": "ws_heartbeat_seconds",
@@ -307,9 +307,7 @@ def _dest(setting: Setting) -> str:
     return "cfg_" + setting.env.removeprefix("DIALTONE_").lower()
 
 
-def load_config(
-    environ: Mapping[str, str], args: argparse.Namespace | None = None
-) -> ServerConfig:
+def load_config(environ: Mapping[str, str], args: argparse.Namespace | None = None) -> ServerConfig:
     """Build and validate the configuration from the environment and parsed flags.
 
     Args:

@@ -12,17 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import traceback
-from collections.abc import Awaitable, Callable
 from typing import Final
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from dialtone.wire import HTTP_STATUS, ErrorCode, ProtocolError, error_code_for
 
 _log = logging.getLogger("dialtone.server.errors")
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 class ApiError(Exception):
@@ -122,7 +119,9 @@ def make_error_middleware() -> Middleware:
             route = resource.canonical if resource is not None else "?"
             # Type, route and stack only: messages may carry values from the request or database.
             stack = "".join(traceback.format_tb(exc.__traceback__))
-            _log.error("unhandled %s in %s %s\n%s", type(exc).__name__, request.method, route, stack)
+            _log.error(
+                "unhandled %s in %s %s\n%s", type(exc).__name__, request.method, route, stack
+            )
             return error_response(500, ErrorCode.INTERNAL_ERROR.value, "internal server error")
 
     return error_middleware

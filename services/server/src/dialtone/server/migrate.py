@@ -1,4 +1,4 @@
-"""Schema migrations: yoyo over psycopg (yoyo cannot drive asyncpg), SQL files shipped as package data."""
+"""Schema migrations: yoyo over psycopg (yoyo cannot drive asyncpg); SQL files are package data."""
 
 from __future__ import annotations
 
@@ -35,10 +35,15 @@ def apply_migrations(db_url: str) -> int:
         The number of migrations applied.
     """
     backend = get_backend(yoyo_url(db_url))
-    migrations = read_migrations(MIGRATIONS_SOURCE)
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        backend.apply_migrations(pending)
+    try:
+        migrations = read_migrations(MIGRATIONS_SOURCE)
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
+    finally:
+        # Close now, not at garbage collection: a lingering session blocks CREATE DATABASE
+        # ... TEMPLATE and DROP DATABASE.
+        backend.connection.close()
     if pending:
         _log.info("applied %d migration(s)", len(pending))
     return len(pending)
@@ -54,4 +59,7 @@ def pending_migrations(db_url: str) -> list[str]:
         Migration ids in application order.
     """
     backend = get_backend(yoyo_url(db_url))
-    return [migration.id for migration in backend.to_apply(read_migrations(MIGRATIONS_SOURCE))]
+    try:
+        return [m.id for m in backend.to_apply(read_migrations(MIGRATIONS_SOURCE))]
+    finally:
+        backend.connection.close()

@@ -20,10 +20,12 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from enum import IntEnum
-from uuid import UUID
+from datetime import datetime
 
 from aiohttp import web
+
+from dialtone.wire.fields import ChannelId, DeviceId, UserId
+from dialtone.wire.ws import CloseCode
 
 log = logging.getLogger(__name__)
 
@@ -31,24 +33,8 @@ log = logging.getLogger(__name__)
 # high-water mark is 64 KiB; staying under it keeps the direct path free of flow control.
 DIRECT_WRITE_LIMIT = 64 * 1024
 
-
-class CloseCode(IntEnum):
-    """WebSocket close codes the server uses (4000-4999 are the application's own)."""
-
-    GOING_AWAY = 1001
-    """The server is shutting down or restarting: reconnect (to any replica) and resume."""
-    PROTOCOL_ERROR = 4000
-    """The client broke the protocol (bad hello, frames that are not events)."""
-    UNSUPPORTED_VERSION = 4001
-    """The hello named a protocol version this server does not speak."""
-    HELLO_TIMEOUT = 4002
-    """No hello arrived in time after the connection opened."""
-    SESSION_ENDED = 4003
-    """The session was logged out, expired, or its device was revoked: log in again."""
-    SLOW_CONSUMER = 4004
-    """The client read too slowly and its send queue filled: reconnect and resume."""
-    RESYNC = 4005
-    """The server could not guarantee an unbroken stream: reconnect and resume."""
+RESYNC = CloseCode.TRY_AGAIN_LATER
+"""Close code when the server cannot vouch for an unbroken stream: reconnect and resume."""
 
 
 class Connection:
@@ -58,7 +44,7 @@ class Connection:
         conn_id: Identifier unique within this server process.
         user_id: The authenticated user.
         device_id: The authenticated device.
-        session_id: The session the connection was authenticated with.
+        session_expires_at: When the session ends (the connection is closed then).
         ws: The prepared WebSocket response.
         transport: The socket transport under `ws`.
         drain: Waits until the transport has room again (the payload writer's `drain`).
@@ -82,7 +68,9 @@ class Connection:
         "close_code",
         "conn_id",
         "device_id",
-        "session_id",
+        "inflight",
+        "last_seen",
+        "session_expires_at",
         "user_id",
         "voice_room",
     )
@@ -91,9 +79,9 @@ class Connection:
         self,
         *,
         conn_id: int,
-        user_id: UUID,
-        device_id: UUID,
-        session_id: UUID,
+        user_id: UserId,
+        device_id: DeviceId,
+        session_expires_at: datetime,
         ws: web.WebSocketResponse,
         transport: asyncio.Transport,
         drain: Callable[[], Awaitable[None]],
@@ -103,10 +91,14 @@ class Connection:
         self.conn_id = conn_id
         self.user_id = user_id
         self.device_id = device_id
-        self.session_id = session_id
-        self.channels: set[UUID] = set()
-        self.voice_room: UUID | None = None
-        self.close_code: CloseCode | None = None
+        self.session_expires_at = session_expires_at
+        self.channels: set[ChannelId] = set()
+        self.voice_room: ChannelId | None = None
+        # Monotonic time of the last frame from the client (idle timeout).
+        self.last_seen = 0.0
+        # Messages of this connection waiting to be stored.
+        self.inflight = 0
+        self.close_code: int | None = None
         self._ws = ws
         self._transport = transport
         self._drain = drain
@@ -115,9 +107,9 @@ class Connection:
         self._close_timeout = close_timeout
         self._writer_task: asyncio.Task[None] | None = None
         self._close_task: asyncio.Task[None] | None = None
-        self._delivered: dict[UUID, int] = {}
+        self._delivered: dict[ChannelId, int] = {}
         # Live frames kept back while the database catch-up is being sent; `None` when live.
-        self._held: list[tuple[UUID | None, int, bytes]] | None = None
+        self._held: list[tuple[ChannelId | None, int, bytes]] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -160,7 +152,7 @@ class Connection:
         if self.close_code is None:
             self._write(frame)
 
-    def send_message(self, channel_id: UUID, seq: int, frame: bytes) -> None:
+    def send_message(self, channel_id: ChannelId, seq: int, frame: bytes) -> None:
         """Send the channel message `seq` unless this connection already has it.
 
         Args:
@@ -176,7 +168,7 @@ class Connection:
         if self._advance(channel_id, seq):
             self._write(frame)
 
-    def note_own_message(self, channel_id: UUID, seq: int) -> None:
+    def note_own_message(self, channel_id: ChannelId, seq: int) -> None:
         """Record that this connection sent message `seq` (it got an ack instead of the event).
 
         Args:
@@ -190,11 +182,11 @@ class Connection:
             return
         self._advance(channel_id, seq)
 
-    def delivered(self, channel_id: UUID) -> int | None:
+    def delivered(self, channel_id: ChannelId) -> int | None:
         """Return the last sequence number of `channel_id` sent on this connection, if any."""
         return self._delivered.get(channel_id)
 
-    def _advance(self, channel_id: UUID, seq: int) -> bool:
+    def _advance(self, channel_id: ChannelId, seq: int) -> bool:
         last = self._delivered.get(channel_id)
         if last is not None:
             if seq <= last:
@@ -207,7 +199,7 @@ class Connection:
                     last,
                     seq,
                 )
-                self.close(CloseCode.RESYNC)
+                self.close(RESYNC)
                 return False
         self._delivered[channel_id] = seq
         return True
@@ -261,7 +253,7 @@ class Connection:
         if self._held is None:
             self._held = []
 
-    def _hold(self, channel_id: UUID | None, seq: int, frame: bytes) -> None:
+    def _hold(self, channel_id: ChannelId | None, seq: int, frame: bytes) -> None:
         held = self._held
         assert held is not None
         if len(held) >= self._queue_limit:
@@ -270,7 +262,7 @@ class Connection:
             return
         held.append((channel_id, seq, frame))
 
-    def send_catch_up(self, channel_id: UUID, seq: int, frame: bytes) -> None:
+    def send_catch_up(self, channel_id: ChannelId, seq: int, frame: bytes) -> None:
         """Send a message read from the database during the catch-up (bypasses the gate).
 
         Args:
@@ -286,7 +278,7 @@ class Connection:
         self._delivered[channel_id] = seq
         self._write(frame)
 
-    def set_position(self, channel_id: UUID, seq: int) -> None:
+    def set_position(self, channel_id: ChannelId, seq: int) -> None:
         """Declare that the client already has every message of `channel_id` up to `seq`.
 
         Args:
@@ -315,7 +307,7 @@ class Connection:
 
     # -- closing ------------------------------------------------------------------------------
 
-    def close(self, code: CloseCode, *, drain: bool = False) -> None:
+    def close(self, code: int, *, drain: bool = False) -> None:
         """Start closing the connection with `code` (idempotent; the first code wins).
 
         Args:
@@ -331,12 +323,13 @@ class Connection:
             self._queue.clear()
         self._close_task = asyncio.get_running_loop().create_task(self._close(code))
 
-    async def _close(self, code: CloseCode) -> None:
+    async def _close(self, code: int) -> None:
         ws = self._ws
         try:
             async with asyncio.timeout(self._close_timeout):
                 await self._idle.wait()
-                await ws.close(code=code, message=code.name.encode())
+                reason = CloseCode(code).name if code in set(CloseCode) else ""
+                await ws.close(code=code, message=reason.encode())
         except TimeoutError:
             log.info("connection %s: close handshake timed out; aborting", self.conn_id)
         except ConnectionError:

@@ -12,9 +12,8 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from uuid import UUID
-
-from dialtone.server.realtime.connection import CloseCode, Connection
+from dialtone.server.realtime.connection import Connection
+from dialtone.wire.fields import ChannelId, DeviceId, UserId
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +24,8 @@ class Hub:
     def __init__(self) -> None:
         self._ids = itertools.count(1)
         self._connections: set[Connection] = set()
-        self._by_user: dict[UUID, set[Connection]] = {}
-        self._by_channel: dict[UUID, set[Connection]] = {}
+        self._by_user: dict[UserId, set[Connection]] = {}
+        self._by_channel: dict[ChannelId, set[Connection]] = {}
         self._closed = False
 
     # -- registry -----------------------------------------------------------------------------
@@ -46,7 +45,7 @@ class Hub:
     def __iter__(self) -> Iterator[Connection]:
         return iter(tuple(self._connections))
 
-    def attach(self, conn: Connection, channels: Iterable[UUID]) -> bool:
+    def attach(self, conn: Connection, channels: Iterable[ChannelId]) -> bool:
         """Register a connection and subscribe it to the channels its user belongs to.
 
         Args:
@@ -92,36 +91,36 @@ class Hub:
         del self._by_user[conn.user_id]
         return True
 
-    def is_local(self, user_id: UUID) -> bool:
+    def is_local(self, user_id: UserId) -> bool:
         """Whether `user_id` has a connection to this process."""
         return user_id in self._by_user
 
-    def local_users(self) -> list[UUID]:
+    def local_users(self) -> list[UserId]:
         """Return the users with at least one connection to this process."""
         return list(self._by_user)
 
-    def connections_of(self, user_id: UUID) -> tuple[Connection, ...]:
+    def connections_of(self, user_id: UserId) -> tuple[Connection, ...]:
         """Return the local connections of `user_id`."""
         return tuple(self._by_user.get(user_id, ()))
 
-    def device(self, user_id: UUID, device_id: UUID) -> Connection | None:
+    def device(self, user_id: UserId, device_id: DeviceId) -> Connection | None:
         """Return the open local connection of one device, if any."""
         for conn in self._by_user.get(user_id, ()):
             if conn.device_id == device_id and not conn.closing:
                 return conn
         return None
 
-    def subscribers(self, channel_id: UUID) -> tuple[Connection, ...]:
+    def subscribers(self, channel_id: ChannelId) -> tuple[Connection, ...]:
         """Return the local connections subscribed to `channel_id`."""
         return tuple(self._by_channel.get(channel_id, ()))
 
-    def has_subscribers(self, channel_id: UUID) -> bool:
+    def has_subscribers(self, channel_id: ChannelId) -> bool:
         """Whether any local connection is subscribed to `channel_id`."""
         return channel_id in self._by_channel
 
     # -- membership ---------------------------------------------------------------------------
 
-    def subscribe(self, channel_id: UUID, user_id: UUID) -> None:
+    def subscribe(self, channel_id: ChannelId, user_id: UserId) -> None:
         """Subscribe the local connections of a user who became a member of a channel.
 
         Args:
@@ -132,7 +131,7 @@ class Hub:
             conn.channels.add(channel_id)
             self._by_channel.setdefault(channel_id, set()).add(conn)
 
-    def unsubscribe(self, channel_id: UUID, user_id: UUID) -> None:
+    def unsubscribe(self, channel_id: ChannelId, user_id: UserId) -> None:
         """Unsubscribe the local connections of a user who left (or was removed from) a channel.
 
         Args:
@@ -147,7 +146,7 @@ class Hub:
         if subs is not None and not subs:
             del self._by_channel[channel_id]
 
-    def drop_channel(self, channel_id: UUID) -> None:
+    def drop_channel(self, channel_id: ChannelId) -> None:
         """Forget a deleted channel.
 
         Args:
@@ -159,7 +158,7 @@ class Hub:
     # -- fan-out ------------------------------------------------------------------------------
 
     def fanout_message(
-        self, channel_id: UUID, seq: int, frame: bytes, origin: Connection | None
+        self, channel_id: ChannelId, seq: int, frame: bytes, origin: Connection | None
     ) -> int:
         """Send a channel message to every local subscriber but the connection that sent it.
 
@@ -184,25 +183,27 @@ class Hub:
                 count += 1
         return count
 
-    def fanout(self, channel_id: UUID, frame: bytes, *, exclude: Connection | None = None) -> int:
+    def fanout(
+        self, channel_id: ChannelId, frame: bytes, *, exclude_device: DeviceId | None = None
+    ) -> int:
         """Send an unsequenced event to the local subscribers of a channel.
 
         Args:
             channel_id: The channel.
             frame: The encoded event.
-            exclude: A connection that must not receive it (the one that caused it).
+            exclude_device: A device that must not receive it (the one that caused it).
 
         Returns:
             How many connections it was handed to.
         """
         count = 0
         for conn in self._by_channel.get(channel_id, ()):
-            if conn is not exclude:
+            if conn.device_id != exclude_device:
                 conn.send(frame)
                 count += 1
         return count
 
-    def fanout_channels(self, channel_ids: Iterable[UUID], frame: bytes) -> int:
+    def fanout_channels(self, channel_ids: Iterable[ChannelId], frame: bytes) -> int:
         """Send an event once to every local connection subscribed to any of `channel_ids`.
 
         Args:
@@ -219,25 +220,27 @@ class Hub:
             conn.send(frame)
         return len(seen)
 
-    def to_user(self, user_id: UUID, frame: bytes, *, exclude: Connection | None = None) -> int:
+    def to_user(
+        self, user_id: UserId, frame: bytes, *, exclude_device: DeviceId | None = None
+    ) -> int:
         """Send an event to every local connection of a user.
 
         Args:
             user_id: The user.
             frame: The encoded event.
-            exclude: A connection that must not receive it.
+            exclude_device: A device that must not receive it.
 
         Returns:
             How many connections it was handed to.
         """
         count = 0
         for conn in self._by_user.get(user_id, ()):
-            if conn is not exclude:
+            if conn.device_id != exclude_device:
                 conn.send(frame)
                 count += 1
         return count
 
-    def to_device(self, user_id: UUID, device_id: UUID, frame: bytes) -> bool:
+    def to_device(self, user_id: UserId, device_id: DeviceId, frame: bytes) -> bool:
         """Send an event to the local connection of one device.
 
         Args:
@@ -256,7 +259,7 @@ class Hub:
 
     # -- closing ------------------------------------------------------------------------------
 
-    def close_where(self, match: Callable[[Connection], bool], code: CloseCode) -> int:
+    def close_where(self, match: Callable[[Connection], bool], code: int) -> int:
         """Close every local connection `match` selects.
 
         Args:
@@ -276,7 +279,7 @@ class Hub:
         self._closed = True
 
     async def close_all(
-        self, code: CloseCode, *, notice: bytes | None = None, timeout: float
+        self, code: int, *, notice: bytes | None = None, timeout: float
     ) -> None:
         """Close every connection after handing it `notice` and its queued frames.
 

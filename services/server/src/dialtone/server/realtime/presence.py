@@ -12,17 +12,19 @@ the user comes or goes, on every replica, without asking the database.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from uuid import UUID
 
 import attrs
 
-Channels = frozenset[UUID]
+from dialtone.wire.common import PresenceStatus
+from dialtone.wire.fields import ChannelId, UserId
+
+Channels = frozenset[ChannelId]
 
 
 @attrs.define
 class _Replica:
     last_seen: float
-    users: dict[UUID, Channels] = attrs.field(factory=dict)
+    users: dict[UserId, Channels] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -35,9 +37,14 @@ class PresenceChange:
         channels: The user's channels (whose members are told).
     """
 
-    user_id: UUID
+    user_id: UserId
     online: bool
     channels: Channels
+
+    @property
+    def status(self) -> PresenceStatus:
+        """The status to announce for a plain arrival or departure."""
+        return PresenceStatus.ONLINE if self.online else PresenceStatus.OFFLINE
 
 
 class PresenceBook:
@@ -47,26 +54,64 @@ class PresenceBook:
         replica_id: This replica's identifier (deltas from it are ignored as already applied).
     """
 
-    def __init__(self, replica_id: UUID) -> None:
+    def __init__(self, replica_id: str) -> None:
         self.replica_id = replica_id
-        self._local: dict[UUID, Channels] = {}
-        self._remote: dict[UUID, _Replica] = {}
+        self._local: dict[UserId, Channels] = {}
+        self._remote: dict[str, _Replica] = {}
+        self._status: dict[UserId, PresenceStatus] = {}
 
-    def is_online(self, user_id: UUID) -> bool:
+    def is_online(self, user_id: UserId) -> bool:
         """Whether `user_id` has a connection to any replica."""
         if user_id in self._local:
             return True
         return any(user_id in replica.users for replica in self._remote.values())
 
-    def online_among(self, user_ids: Iterable[UUID]) -> set[UUID]:
+    def status_of(self, user_id: UserId) -> PresenceStatus:
+        """Return a user's status: offline, or the status they set (online by default)."""
+        if not self.is_online(user_id):
+            return PresenceStatus.OFFLINE
+        return self._status.get(user_id, PresenceStatus.ONLINE)
+
+    def channels_of(self, user_id: UserId) -> Channels:
+        """Return the channels recorded for an online user (empty when unknown)."""
+        channels = self._local.get(user_id)
+        if channels is not None:
+            return channels
+        for replica in self._remote.values():
+            channels = replica.users.get(user_id)
+            if channels is not None:
+                return channels
+        return frozenset()
+
+    def set_status(self, user_id: UserId, status: PresenceStatus) -> bool:
+        """Record the status an online user chose (`online`, `away`, `dnd`).
+
+        Args:
+            user_id: The user.
+            status: The status; `offline` is not chosen but follows from disconnecting.
+
+        Returns:
+            Whether the visible status changed.
+        """
+        if status is PresenceStatus.OFFLINE or not self.is_online(user_id):
+            return False
+        before = self.status_of(user_id)
+        self._status[user_id] = status
+        return before != status
+
+    def statuses(self) -> dict[UserId, PresenceStatus]:
+        """Return every chosen status other than plain `online` (for snapshots)."""
+        return {u: s for u, s in self._status.items() if s is not PresenceStatus.ONLINE}
+
+    def online_among(self, user_ids: Iterable[UserId]) -> set[UserId]:
         """Return those of `user_ids` who are online anywhere."""
         return {user_id for user_id in user_ids if self.is_online(user_id)}
 
-    def local_snapshot(self) -> dict[UUID, Channels]:
+    def local_snapshot(self) -> dict[UserId, Channels]:
         """Return this replica's online users with their channels."""
         return dict(self._local)
 
-    def set_local(self, user_id: UUID, channels: Iterable[UUID]) -> PresenceChange | None:
+    def set_local(self, user_id: UserId, channels: Iterable[ChannelId]) -> PresenceChange | None:
         """Record that `user_id` has a connection here (first one, or new channels).
 
         Args:
@@ -81,7 +126,7 @@ class PresenceBook:
         self._local[user_id] = channel_set
         return None if was_online else PresenceChange(user_id, True, channel_set)
 
-    def clear_local(self, user_id: UUID) -> PresenceChange | None:
+    def clear_local(self, user_id: UserId) -> PresenceChange | None:
         """Record that the last connection of `user_id` here has closed.
 
         Args:
@@ -93,14 +138,15 @@ class PresenceBook:
         channels = self._local.pop(user_id, None)
         if channels is None or self.is_online(user_id):
             return None
+        self._status.pop(user_id, None)
         return PresenceChange(user_id, False, channels)
 
     def apply_remote(
         self,
-        replica_id: UUID,
-        user_id: UUID,
+        replica_id: str,
+        user_id: UserId,
         online: bool,
-        channels: Iterable[UUID],
+        channels: Iterable[ChannelId],
         now: float,
     ) -> PresenceChange | None:
         """Apply a delta heard from another replica.
@@ -127,10 +173,12 @@ class PresenceBook:
         is_online = self.is_online(user_id)
         if was_online == is_online:
             return None
+        if not is_online:
+            self._status.pop(user_id, None)
         return PresenceChange(user_id, is_online, channel_set)
 
     def apply_snapshot(
-        self, replica_id: UUID, users: dict[UUID, Channels], now: float
+        self, replica_id: str, users: dict[UserId, Channels], now: float
     ) -> list[PresenceChange]:
         """Merge (part of) a snapshot of another replica's online users.
 
@@ -149,7 +197,7 @@ class PresenceBook:
                 changes.append(change)
         return changes
 
-    def heard_from(self, replica_id: UUID, now: float) -> bool:
+    def heard_from(self, replica_id: str, now: float) -> bool:
         """Note a heartbeat from another replica.
 
         Args:
@@ -165,7 +213,7 @@ class PresenceBook:
         self._seen(replica_id, now)
         return not known
 
-    def _seen(self, replica_id: UUID, now: float) -> _Replica:
+    def _seen(self, replica_id: str, now: float) -> _Replica:
         replica = self._remote.get(replica_id)
         if replica is None:
             replica = self._remote[replica_id] = _Replica(now)
@@ -173,7 +221,7 @@ class PresenceBook:
             replica.last_seen = now
         return replica
 
-    def forget(self, replica_id: UUID) -> list[PresenceChange]:
+    def forget(self, replica_id: str) -> list[PresenceChange]:
         """Drop everything known about a replica (it said goodbye or expired).
 
         Args:
@@ -185,13 +233,16 @@ class PresenceBook:
         replica = self._remote.pop(replica_id, None)
         if replica is None:
             return []
-        return [
+        changes = [
             PresenceChange(user_id, False, channels)
             for user_id, channels in replica.users.items()
             if not self.is_online(user_id)
         ]
+        for change in changes:
+            self._status.pop(change.user_id, None)
+        return changes
 
-    def expire(self, now: float, max_age: float) -> tuple[list[UUID], list[PresenceChange]]:
+    def expire(self, now: float, max_age: float) -> tuple[list[str], list[PresenceChange]]:
         """Forget replicas not heard from for `max_age` seconds.
 
         Args:
@@ -207,6 +258,6 @@ class PresenceBook:
             changes.extend(self.forget(replica_id))
         return gone, changes
 
-    def replicas(self) -> list[UUID]:
+    def replicas(self) -> list[str]:
         """Return the other replicas currently known."""
         return list(self._remote)

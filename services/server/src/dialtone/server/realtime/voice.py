@@ -1,115 +1,149 @@
-"""Voice rooms across every replica: who is in which room, and on which replica.
+"""Voice rooms across every replica: who is in which room, in what state, on which replica.
 
-A voice room belongs to a channel (its id is the channel id) and only members of the channel may
-join. A device is in at most one room. Signaling (offer, answer, ICE candidate) is relayed only
-from a device in a room to another device in the same room; the book answers that question and
+A voice room belongs to a channel (the room id is the channel id) and only members of the channel
+may join. A device is in at most one room. Signaling (offer, answer, ICE candidate) is relayed only
+from a device in a room to another device of the same room; the book answers that question and
 says which replica holds the target.
 """
 
 from __future__ import annotations
 
-from uuid import UUID
-
 import attrs
 
-
-@attrs.frozen(order=True)
-class Participant:
-    """One device in a voice room.
-
-    Attributes:
-        user_id: The user.
-        device_id: The device (a user may be in a room from one device at a time per room).
-    """
-
-    user_id: UUID
-    device_id: UUID
+from dialtone.wire.common import VoiceParticipant
+from dialtone.wire.fields import ChannelId, DeviceId, UserId
+from dialtone.wire.ws import VoiceChange
 
 
 @attrs.frozen
-class VoiceChange:
-    """A device that joined or left a room.
+class SeatChange:
+    """A device that joined, left or changed state in a room.
 
     Attributes:
         room_id: The room (the channel id).
-        participant: The device.
-        joined: True for a join, False for a leave.
+        participant: The device's state after the change (its last state for a leave).
+        change: Joined, left or updated.
     """
 
-    room_id: UUID
-    participant: Participant
-    joined: bool
+    room_id: ChannelId
+    participant: VoiceParticipant
+    change: VoiceChange
+
+
+@attrs.define
+class _Seat:
+    participant: VoiceParticipant
+    replica_id: str
 
 
 class VoiceBook:
     """Voice room membership of the whole service, as this replica knows it."""
 
     def __init__(self) -> None:
-        self._rooms: dict[UUID, dict[Participant, UUID]] = {}
-        self._where: dict[Participant, UUID] = {}
+        self._rooms: dict[ChannelId, dict[DeviceId, _Seat]] = {}
+        self._where: dict[DeviceId, ChannelId] = {}
 
-    def room_of(self, participant: Participant) -> UUID | None:
+    def room_of(self, device_id: DeviceId) -> ChannelId | None:
         """Return the room a device is in, if any."""
-        return self._where.get(participant)
+        return self._where.get(device_id)
 
-    def roster(self, room_id: UUID) -> list[Participant]:
-        """Return the devices in a room, in a stable order."""
-        return sorted(self._rooms.get(room_id, ()))
+    def participant(self, device_id: DeviceId) -> VoiceParticipant | None:
+        """Return a device's state in its room, if it is in one."""
+        seat = self._seat(device_id)
+        return None if seat is None else seat.participant
 
-    def replica_of(self, participant: Participant) -> UUID | None:
-        """Return the replica the device is connected to, if it is in a room."""
-        room_id = self._where.get(participant)
-        if room_id is None:
-            return None
-        return self._rooms[room_id].get(participant)
+    def replica_of(self, device_id: DeviceId) -> str | None:
+        """Return the replica a device in a room is connected to."""
+        seat = self._seat(device_id)
+        return None if seat is None else seat.replica_id
 
-    def same_room(self, a: Participant, b: Participant) -> bool:
+    def _seat(self, device_id: DeviceId) -> _Seat | None:
+        room_id = self._where.get(device_id)
+        return None if room_id is None else self._rooms[room_id][device_id]
+
+    def roster(self, room_id: ChannelId) -> list[VoiceParticipant]:
+        """Return the devices in a room, oldest arrival first."""
+        seats = self._rooms.get(room_id, {}).values()
+        return sorted(
+            (seat.participant for seat in seats), key=lambda p: (p.joined_at, p.device_id)
+        )
+
+    def same_room(self, a: DeviceId, b: DeviceId) -> bool:
         """Whether two distinct devices are in the same room."""
         room_id = self._where.get(a)
         return a != b and room_id is not None and self._where.get(b) == room_id
 
-    def join(self, room_id: UUID, participant: Participant, replica_id: UUID) -> list[VoiceChange]:
+    def join(
+        self, room_id: ChannelId, participant: VoiceParticipant, replica_id: str
+    ) -> list[SeatChange]:
         """Put a device in a room (leaving the room it was in, if another).
 
         Args:
             room_id: The room.
-            participant: The device.
+            participant: The device and its initial state.
             replica_id: The replica the device is connected to.
 
         Returns:
-            The changes: a leave of the previous room, then the join (empty if already there).
+            The changes: a leave of the previous room, then the join or, when the device was
+            already in this room, an update.
         """
-        changes: list[VoiceChange] = []
-        current = self._where.get(participant)
+        changes: list[SeatChange] = []
+        device_id = participant.device_id
+        current = self._where.get(device_id)
         if current == room_id:
-            self._rooms[room_id][participant] = replica_id
+            seat = self._rooms[room_id][device_id]
+            seat.replica_id = replica_id
+            kept = attrs.evolve(participant, joined_at=seat.participant.joined_at)
+            if kept != seat.participant:
+                seat.participant = kept
+                changes.append(SeatChange(room_id, kept, VoiceChange.UPDATED))
             return changes
         if current is not None:
-            changes.extend(self.leave(participant))
-        self._rooms.setdefault(room_id, {})[participant] = replica_id
-        self._where[participant] = room_id
-        changes.append(VoiceChange(room_id, participant, True))
+            changes.extend(self.leave(device_id))
+        self._rooms.setdefault(room_id, {})[device_id] = _Seat(participant, replica_id)
+        self._where[device_id] = room_id
+        changes.append(SeatChange(room_id, participant, VoiceChange.JOINED))
         return changes
 
-    def leave(self, participant: Participant) -> list[VoiceChange]:
+    def update(self, device_id: DeviceId, *, muted: bool, deafened: bool) -> SeatChange | None:
+        """Change a device's mute and deafen state.
+
+        Args:
+            device_id: The device.
+            muted: Whether its microphone is muted.
+            deafened: Whether it hears nothing.
+
+        Returns:
+            The update, or None when the device is in no room or nothing changed.
+        """
+        seat = self._seat(device_id)
+        if seat is None:
+            return None
+        new = attrs.evolve(seat.participant, muted=muted, deafened=deafened)
+        if new == seat.participant:
+            return None
+        seat.participant = new
+        return SeatChange(self._where[device_id], new, VoiceChange.UPDATED)
+
+    def leave(self, device_id: DeviceId) -> list[SeatChange]:
         """Take a device out of its room.
 
         Args:
-            participant: The device.
+            device_id: The device.
 
         Returns:
             The leave, or nothing if the device was in no room.
         """
-        room_id = self._where.pop(participant, None)
+        room_id = self._where.pop(device_id, None)
         if room_id is None:
             return []
         room = self._rooms[room_id]
-        room.pop(participant, None)
+        seat = room.pop(device_id)
         if not room:
             del self._rooms[room_id]
-        return [VoiceChange(room_id, participant, False)]
+        return [SeatChange(room_id, seat.participant, VoiceChange.LEFT)]
 
-    def leave_user_room(self, user_id: UUID, room_id: UUID) -> list[VoiceChange]:
+    def leave_user_room(self, user_id: UserId, room_id: ChannelId) -> list[SeatChange]:
         """Take every device of a user out of one room (the user left the channel).
 
         Args:
@@ -119,12 +153,10 @@ class VoiceBook:
         Returns:
             The leaves.
         """
-        changes: list[VoiceChange] = []
-        for participant in [p for p in self._rooms.get(room_id, ()) if p.user_id == user_id]:
-            changes.extend(self.leave(participant))
-        return changes
+        devices = [d for d, s in self._rooms.get(room_id, {}).items() if s.participant.user_id == user_id]
+        return [change for device_id in devices for change in self.leave(device_id)]
 
-    def close_room(self, room_id: UUID) -> list[VoiceChange]:
+    def close_room(self, room_id: ChannelId) -> list[SeatChange]:
         """Empty a room (its channel was deleted).
 
         Args:
@@ -133,12 +165,10 @@ class VoiceBook:
         Returns:
             The leaves.
         """
-        changes: list[VoiceChange] = []
-        for participant in list(self._rooms.get(room_id, ())):
-            changes.extend(self.leave(participant))
-        return changes
+        devices = list(self._rooms.get(room_id, ()))
+        return [change for device_id in devices for change in self.leave(device_id)]
 
-    def drop_replica(self, replica_id: UUID) -> list[VoiceChange]:
+    def drop_replica(self, replica_id: str) -> list[SeatChange]:
         """Take out every device connected to a replica that is gone.
 
         Args:
@@ -147,18 +177,19 @@ class VoiceBook:
         Returns:
             The leaves.
         """
-        changes: list[VoiceChange] = []
-        for room in list(self._rooms.values()):
-            for participant, where in list(room.items()):
-                if where == replica_id:
-                    changes.extend(self.leave(participant))
-        return changes
+        devices = [
+            device_id
+            for room in self._rooms.values()
+            for device_id, seat in room.items()
+            if seat.replica_id == replica_id
+        ]
+        return [change for device_id in devices for change in self.leave(device_id)]
 
-    def held_by(self, replica_id: UUID) -> list[tuple[UUID, Participant]]:
-        """Return the (room, device) pairs connected to one replica (for snapshots)."""
+    def held_by(self, replica_id: str) -> list[tuple[ChannelId, VoiceParticipant]]:
+        """Return the (room, participant) pairs connected to one replica (for snapshots)."""
         return [
-            (room_id, participant)
+            (room_id, seat.participant)
             for room_id, room in self._rooms.items()
-            for participant, where in room.items()
-            if where == replica_id
+            for seat in room.values()
+            if seat.replica_id == replica_id
         ]

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
-from dialtone.server.errors import ApiError, Middleware
+from dialtone.server.errors import ApiError
 from dialtone.server.keys import CONFIG_KEY, RATE_LIMITS_KEY
 from dialtone.wire import ErrorCode
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def client_ip(request: web.Request) -> str:

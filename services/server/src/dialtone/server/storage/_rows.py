@@ -29,9 +29,7 @@ DEVICE_COLUMNS = (
     "approved_by, approval_signature, revoked_at"
 )
 SESSION_COLUMNS = "id, user_id, device_id, created_at, expires_at, last_used_at"
-INVITE_COLUMNS = (
-    "id, created_by, note, created_at, expires_at, used_at, used_by, revoked_at"
-)
+INVITE_COLUMNS = "id, created_by, note, created_at, expires_at, used_at, used_by, revoked_at"
 CHANNEL_COLUMNS = (
     "c.id, c.key_epoch, c.name_epoch, c.name_device_id, c.sealed_name, c.name_signature, "
     "c.created_by, c.created_at, c.updated_at, s.last_seq"

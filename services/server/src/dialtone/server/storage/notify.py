@@ -41,7 +41,8 @@ class Appended:
 
     Attributes:
         message: The stored message.
-        duplicate: True when it had been stored before (its original seq is acked again).
+        duplicate: True when the device had sent this message id before: nothing new was
+            stored and the original seq is acknowledged again.
     """
 
     message: MessageRecord
@@ -54,8 +55,7 @@ class Rejected:
 
     Attributes:
         reason: `no_channel` (the channel is gone), `not_member` (the sender left or was removed)
-            `stale_epoch` (the channel key was rotated; fetch the new envelope and re-seal) or
-            `conflict` (another device already used this message id in the channel).
+            or `stale_epoch` (the channel key was rotated; fetch the new envelope and re-seal).
     """
 
     reason: str
@@ -114,59 +114,61 @@ class MessageLog:
             # counter lock committed.
             rows = await conn.fetch(
                 f"SELECT {_rows.MESSAGE_COLUMNS} FROM messages "  # noqa: S608 - constant columns
-                "WHERE channel_id = $1 AND message_id = ANY($2::text[])",
+                "WHERE channel_id = $1 AND (sender_device_id, client_msg_id) IN "
+                "(SELECT * FROM unnest($2::uuid[], $3::text[]))",
                 channel_id,
-                [m.message_id for m in messages],
+                [m.sender_device_id for m in messages],
+                [m.client_msg_id for m in messages],
             )
-            existing = {record.message_id: record for record in map(_rows.message, rows)}
+            existing = {
+                (record.sender_device_id, record.client_msg_id): record
+                for record in map(_rows.message, rows)
+            }
             outcomes: list[AppendOutcome] = []
             new: list[MessageRecord] = []
             seq = head["last_seq"]
             for message in messages:
+                key = (message.sender_device_id, message.client_msg_id)
                 if message.sender_user_id not in members:
                     outcomes.append(Rejected("not_member"))
-                elif message.message_id in existing:
-                    earlier = existing[message.message_id]
-                    if earlier.sender_device_id == message.sender_device_id:
-                        outcomes.append(Appended(earlier, duplicate=True))
-                    else:
-                        outcomes.append(Rejected("conflict"))
-                elif message.epoch != head["key_epoch"]:
+                elif key in existing:
+                    outcomes.append(Appended(existing[key], duplicate=True))
+                elif message.key_epoch != head["key_epoch"]:
                     outcomes.append(Rejected("stale_epoch"))
                 else:
                     seq += 1
                     record = MessageRecord(
                         channel_id=channel_id,
                         seq=seq,
-                        message_id=message.message_id,
+                        client_msg_id=message.client_msg_id,
                         sender_user_id=message.sender_user_id,
                         sender_device_id=message.sender_device_id,
-                        epoch=message.epoch,
+                        key_epoch=message.key_epoch,
                         sealed_body=message.sealed_body,
                         sealed_sender_name=message.sealed_sender_name,
                         signature=message.signature,
-                        created_at=now,
+                        server_ts=now,
                     )
-                    # A client that sends one message id twice in one batch gets one row.
-                    existing[message.message_id] = record
+                    # A device that sends one message id twice in one batch gets one row.
+                    existing[key] = record
                     outcomes.append(Appended(record, duplicate=False))
                     new.append(record)
             if not new:
                 return outcomes
             await conn.execute(
-                "WITH stored AS (INSERT INTO messages (channel_id, seq, message_id, "
-                "sender_user_id, sender_device_id, epoch, sealed_body, sealed_sender_name, "
-                "signature, created_at) SELECT $1, s, m, u, d, e, b, n, g, $9 FROM unnest("
+                "WITH stored AS (INSERT INTO messages (channel_id, seq, client_msg_id, "
+                "sender_user_id, sender_device_id, key_epoch, sealed_body, sealed_sender_name, "
+                "signature, server_ts) SELECT $1, s, m, u, d, e, b, n, g, $9 FROM unnest("
                 "$2::bigint[], $3::text[], $4::uuid[], $5::uuid[], $6::int[], $7::bytea[], "
                 "$8::bytea[], $10::bytea[]) AS t(s, m, u, d, e, b, n, g)), "
                 "counted AS (UPDATE channel_sequences SET last_seq = $11 WHERE channel_id = $1) "
                 "SELECT CASE WHEN $12::text IS NULL THEN NULL ELSE pg_notify($13, $12) END",
                 channel_id,
                 [r.seq for r in new],
-                [r.message_id for r in new],
+                [r.client_msg_id for r in new],
                 [r.sender_user_id for r in new],
                 [r.sender_device_id for r in new],
-                [r.epoch for r in new],
+                [r.key_epoch for r in new],
                 [r.sealed_body for r in new],
                 [r.sealed_sender_name for r in new],
                 now,
@@ -189,7 +191,7 @@ class MessageLog:
             The messages that exist in that range.
         """
         rows = await self._pool.fetch(
-            f"SELECT {_rows.MESSAGE_COLUMNS} FROM messages "  # noqa: S608 - constant columns
+            f"SELECT {_rows.MESSAGE_COLUMNS} FROM messages "
             "WHERE channel_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq",
             channel_id,
             first,
@@ -198,7 +200,7 @@ class MessageLog:
         return [_rows.message(row) for row in rows]
 
 
-class EventPublisher:
+class Notifier:
     """Sends notifications to every replica (this one included).
 
     Args:
@@ -223,7 +225,7 @@ class EventPublisher:
         )
 
 
-class EventListener:
+class NotifyListener:
     """Holds one pooled connection LISTENing on `EVENTS_CHANNEL`, and replaces it when it dies.
 
     Payloads are handed to `on_payload` in the order PostgreSQL delivered them. When the listening
