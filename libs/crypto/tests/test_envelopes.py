@@ -238,3 +238,5 @@ def test_make_and_open_check_argument_types() -> None:
     envelope = make_envelope(ALICE, BOB.public_bundle, KEY)
     with pytest.raises(TypeError):
         open_envelope(envelope, BOB.public_bundle, sender=ALICE.public_bundle)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        open_envelope(envelope, BOB, sender=ALICE)  # type: ignore[arg-type]

@@ -350,6 +350,16 @@ def test_missing_key_or_bundle_is_reported_as_such() -> None:
     assert not issubclass(MissingKeyError, (InvalidSignature, DecryptionError))
 
 
+def test_open_message_checks_argument_types() -> None:
+    sealed = seal_message(ALICE, KEY, "hi")
+    with pytest.raises(TypeError):
+        open_message(sealed.to_dict(), key=KEY, sender=ALICE.public_bundle)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        open_message(sealed, key=KEY.secret, sender=ALICE.public_bundle)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        open_message(sealed, key=KEY, sender=ALICE)  # type: ignore[arg-type]
+
+
 def test_passing_the_key_or_bundle_of_something_else_is_a_caller_error() -> None:
     sealed = seal_message(ALICE, KEY, "hi")
     with pytest.raises(ValueError, match="epoch"):

@@ -160,6 +160,16 @@ def test_ed25519_refuses_the_vector_signature_on_another_message(case: dict[str,
         verify_key.verify(bytes.fromhex(case["signature"]), bytes.fromhex(case["message"]) + b"!")
 
 
+def test_ed25519_refuses_a_non_canonical_s() -> None:
+    # S + L verifies under a lax check; refusing it keeps signatures non-malleable.
+    order = 2**252 + 27742317777372353535851937790883648493
+    key = SigningKey.generate()
+    signature = key.sign(b"data")
+    s = int.from_bytes(signature[32:], "little")
+    with pytest.raises(InvalidSignature):
+        key.public_key.verify(signature[:32] + (s + order).to_bytes(32, "little"), b"data")
+
+
 def test_ed25519_refuses_a_signature_of_the_wrong_length() -> None:
     key = SigningKey.generate()
     with pytest.raises(InvalidSignature):

@@ -8,6 +8,8 @@ import base64
 import hashlib
 import hmac
 import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ from dialtone.crypto.testing import build_protocol_vectors
 VECTORS: dict[str, Any] = json.loads(
     (Path(__file__).parent / "vectors" / "dialtone-v1.json").read_text()
 )
+SPEC = Path(__file__).parents[3] / "docs" / "protocol-crypto.md"
 PURPOSE_BYTE = {"body": 1, "sender_name": 2, "channel_name": 3, "profile_name": 4}
 
 
@@ -48,6 +51,25 @@ def lp(data: bytes) -> bytes:
 
 def test_the_library_reproduces_the_stored_vectors_exactly() -> None:
     assert build_protocol_vectors() == VECTORS
+
+
+def _strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+@pytest.mark.skipif(not SPEC.exists(), reason="the spec is in the workspace, not in the sdist")
+def test_the_spec_prints_every_vector() -> None:
+    spec = re.sub(r"\s+", "", SPEC.read_text())  # long hex values are wrapped in the spec
+    for value in _strings(VECTORS):
+        if len(value) >= 16:
+            assert re.sub(r"\s+", "", value) in spec, value
 
 
 # --- independent re-derivation from the written spec -------------------------------------------

@@ -7,7 +7,7 @@ from uuid import uuid4
 
 from dialtone.server.realtime.presence import PresenceBook, PresenceChange
 from dialtone.server.realtime.voice import SeatChange, VoiceBook
-from dialtone.wire.common import PresenceStatus, VoiceParticipant
+from dialtone.wire.common import VoiceParticipant
 from dialtone.wire.ws import VoiceChange
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -38,7 +38,6 @@ def test_presence_changes_only_when_the_whole_service_changes() -> None:
     assert book.is_online(user)
     change = book.apply_remote(there, user, False, [channel], now=2.0)
     assert change == PresenceChange(user, False, frozenset({channel}))
-    assert change.status is PresenceStatus.OFFLINE
     assert not book.is_online(user)
 
 
@@ -53,21 +52,17 @@ def test_presence_ignores_its_own_echo_and_reports_remote_arrivals() -> None:
     assert book.online_among([user, new_id()]) == {user}
 
 
-def test_presence_status_is_kept_while_online_and_reset_when_offline() -> None:
-    """A chosen status (away, dnd) is shown while online; going offline forgets it."""
-    book = PresenceBook(new_id())
-    user, channel = new_id(), new_id()
-    assert not book.set_status(user, PresenceStatus.DND)
-    book.set_local(user, [channel])
-    assert book.status_of(user) is PresenceStatus.ONLINE
-    assert book.set_status(user, PresenceStatus.DND)
-    assert not book.set_status(user, PresenceStatus.DND)
-    assert book.statuses() == {user: PresenceStatus.DND}
-    assert book.channels_of(user) == frozenset({channel})
-    book.clear_local(user)
-    assert book.status_of(user) is PresenceStatus.OFFLINE
-    book.set_local(user, [channel])
-    assert book.status_of(user) is PresenceStatus.ONLINE
+def test_presence_remembers_channels_of_online_users() -> None:
+    """The channels recorded with a user are those of the replica that has them online."""
+    here, there = new_id(), new_id()
+    book = PresenceBook(here)
+    local, remote, channel = new_id(), new_id(), new_id()
+    book.set_local(local, [channel])
+    book.apply_remote(there, remote, True, [channel], now=0.0)
+    assert book.channels_of(local) == frozenset({channel})
+    assert book.channels_of(remote) == frozenset({channel})
+    assert book.channels_of(new_id()) == frozenset()
+    assert book.local_snapshot() == {local: frozenset({channel})}
 
 
 def test_presence_expires_a_silent_replica() -> None:
@@ -120,10 +115,17 @@ def test_voice_state_updates_keep_the_arrival_time() -> None:
     assert change.change is VoiceChange.UPDATED
     assert change.participant.muted
     assert book.update(alice.device_id, muted=True, deafened=False) is None
-    again = book.join(room, VoiceParticipant(
-        user_id=alice.user_id, device_id=alice.device_id, muted=False, deafened=True,
-        joined_at=T0 + timedelta(seconds=99),
-    ), replica)
+    again = book.join(
+        room,
+        VoiceParticipant(
+            user_id=alice.user_id,
+            device_id=alice.device_id,
+            muted=False,
+            deafened=True,
+            joined_at=T0 + timedelta(seconds=99),
+        ),
+        replica,
+    )
     assert [c.change for c in again] == [VoiceChange.UPDATED]
     state = book.participant(alice.device_id)
     assert state is not None

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import aiohttp
@@ -56,8 +56,8 @@ def event(n: int, *, size: int = 0) -> bytes:
     return text_frame(json.dumps(body).encode())
 
 
-async def receive_json(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5.0) -> dict[str, object]:
-    msg = await ws.receive(timeout=timeout)
+async def receive_json(ws: aiohttp.ClientWebSocketResponse) -> dict[str, object]:
+    msg = await ws.receive(timeout=5.0)
     assert msg.type is aiohttp.WSMsgType.TEXT, msg
     data = json.loads(msg.data)
     assert isinstance(data, dict)
@@ -114,7 +114,7 @@ async def site() -> AsyncIterator[HubSite]:
     async with aiohttp.ClientSession() as session:
         holder["site"] = HubSite(hub, f"http://127.0.0.1:{port}/ws", session)
         yield holder["site"]
-        await hub.close_all(CloseCode.GOING_AWAY, timeout=5)
+        await hub.close_all(CloseCode.GOING_AWAY, within=5)
     await runner.cleanup()
 
 
@@ -176,7 +176,7 @@ async def test_user_and_device_targets(site: HubSite) -> None:
     """`to_user` reaches every device of a user; `to_device` exactly one."""
     user = new_id()
     d1, d2 = new_id(), new_id()
-    ws_1, conn_1 = await site.connect(user, device=d1)
+    ws_1, _ = await site.connect(user, device=d1)
     ws_2, _ = await site.connect(user, device=d2)
     assert site.hub.to_user(user, event(1), exclude_device=d1) == 1
     assert (await receive_json(ws_2))["n"] == 1
@@ -271,7 +271,7 @@ async def test_close_all_sends_notice_and_queued_frames_then_going_away(site: Hu
     assert not site.hub.accepting
     await asyncio.gather(
         site.hub.close_all(
-            CloseCode.GOING_AWAY, notice=text_frame(b'{"n": 0, "bye": true}'), timeout=10
+            CloseCode.GOING_AWAY, notice=text_frame(b'{"n": 0, "bye": true}'), within=10
         ),
         _read_to_close(ws_a, 41),
         _read_to_close(ws_b, 41),
@@ -299,8 +299,8 @@ async def test_detach_unregisters_every_index(site: HubSite) -> None:
     assert len(site.hub) == 0
 
 
-async def _eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float = 5) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _eventually(check: Callable[[], bool | Awaitable[bool]]) -> None:
+    deadline = asyncio.get_running_loop().time() + 5.0
     while asyncio.get_running_loop().time() < deadline:
         result = check()
         if result if isinstance(result, bool) else await result:

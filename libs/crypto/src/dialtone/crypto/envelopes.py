@@ -292,6 +292,7 @@ def open_envelope(
 
     Raises:
         MissingKeyError: `sender` is None.
+        TypeError: An argument has the wrong type.
         ValueError: `sender` is not the envelope's sender device.
         InvalidSignature: The sender's signature does not verify.
         DecryptionError: The envelope is for another device, or does not authenticate.
@@ -302,6 +303,8 @@ def open_envelope(
         raise TypeError("recipient must be a DeviceIdentity")
     if sender is None:
         raise MissingKeyError(f"no public bundle for device {envelope.sender_device_id!r}")
+    if not isinstance(sender, PublicBundle):
+        raise TypeError("sender must be a PublicBundle or None")
     if sender.device_id != envelope.sender_device_id:
         raise ValueError("sender bundle is not the envelope's sender device")
     sender.verify_key.verify(

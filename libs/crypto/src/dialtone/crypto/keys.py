@@ -124,19 +124,22 @@ class ChannelKey:
         ValueError: The epoch is out of range or the secret is not 32 bytes.
     """
 
-    __slots__ = ("aead", "epoch", "scope", "secret")
+    __slots__ = ("aead", "context_prefix", "epoch", "scope", "secret")
 
     scope: Scope
     epoch: int
     secret: bytes
     aead: Aead
     """The AES-256-GCM primitive keyed with `secret`."""
+    context_prefix: bytes
+    """`scope.encoded || u32(epoch)`: how structures sealed under this key name it."""
 
     def __init__(self, scope: Scope | str, epoch: int, secret: bytes) -> None:
         object.__setattr__(self, "scope", Scope.coerce(scope))
         object.__setattr__(self, "epoch", check_epoch(epoch))
         object.__setattr__(self, "aead", Aead(secret))
         object.__setattr__(self, "secret", secret)
+        object.__setattr__(self, "context_prefix", self.scope.encoded + epoch.to_bytes(4, "big"))
 
     @classmethod
     def generate(

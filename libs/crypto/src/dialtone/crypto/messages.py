@@ -10,7 +10,8 @@ signs the whole message with Ed25519. Layouts are in docs/protocol-crypto.md.
 
 from __future__ import annotations
 
-import base64
+import binascii
+import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -84,9 +85,17 @@ MESSAGE_ID_BYTES: Final = 16
 #: Bytes a sealed field adds to its padded plaintext: version, nonce, tag.
 SEALED_FIELD_OVERHEAD: Final = 1 + AEAD_NONCE_LENGTH + AEAD_TAG_LENGTH
 
+_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
 _VERSION_BYTE: Final = bytes((FORMAT_VERSION,))
 _FIELD_LABEL: Final = b"dialtone/v1/field\x00"
 _MESSAGE_LABEL: Final = b"dialtone/v1/message\x00"
+# Byte strings computed once: building them per call from IntEnum values is slow in CPython, and
+# these sit on the path of every send and receive.
+_PURPOSE_BYTE: Final = {purpose: bytes((purpose,)) for purpose in Purpose}
+_AD_PREFIX: Final = {
+    purpose: _FIELD_LABEL + _VERSION_BYTE + _PURPOSE_BYTE[purpose] for purpose in Purpose
+}
+_MESSAGE_PREFIX: Final = _MESSAGE_LABEL + _VERSION_BYTE
 _MESSAGE_KEYS: Final = frozenset(
     {"version", "channel_id", "epoch", "message_id", "sender_device_id", "fields", "signature"}
 )
@@ -94,7 +103,8 @@ _MESSAGE_KEYS: Final = frozenset(
 
 def new_message_id(rng: RandomSource = default_random) -> str:
     """A fresh client-generated message id: 16 random bytes in base64url (22 characters)."""
-    return base64.urlsafe_b64encode(rng(MESSAGE_ID_BYTES))[:22].decode("ascii")
+    text = binascii.b2a_base64(rng(MESSAGE_ID_BYTES), newline=False)[:22]
+    return text.translate(_URLSAFE).decode("ascii")
 
 
 def encode_context(scope: Scope, epoch: int, message_id: str, sender_device_id: str) -> bytes:
@@ -122,7 +132,7 @@ def encode_context(scope: Scope, epoch: int, message_id: str, sender_device_id: 
 
 def associated_data(purpose: Purpose, context: bytes) -> bytes:
     """AES-GCM associated data of one field: label || version || purpose || context."""
-    return _FIELD_LABEL + bytes((FORMAT_VERSION, purpose)) + context
+    return _AD_PREFIX[purpose] + context
 
 
 def seal_field(
@@ -166,11 +176,10 @@ def message_signing_input(context: bytes, fields: Mapping[Purpose, bytes]) -> by
     Layout: label || version (1) || context || field count (1) || for each field in ascending
     purpose order: purpose (1) || sealed length (4, big-endian) || sealed field.
     """
-    parts = [_MESSAGE_LABEL, _VERSION_BYTE, context, bytes((len(fields),))]
+    parts = [_MESSAGE_PREFIX, context, bytes((len(fields),))]
     for purpose in sorted(fields):
         sealed = fields[purpose]
-        parts.append(bytes((purpose,)) + len(sealed).to_bytes(4, "big"))
-        parts.append(sealed)
+        parts += (_PURPOSE_BYTE[purpose], len(sealed).to_bytes(4, "big"), sealed)
     return b"".join(parts)
 
 
@@ -249,14 +258,13 @@ class SealedMessage:
         # For seal_fields, whose parts are valid by construction: skips re-checking them on the
         # hot path of every send.
         message = object.__new__(cls)
-        set_attribute = object.__setattr__
-        set_attribute(message, "scope", scope)
-        set_attribute(message, "epoch", epoch)
-        set_attribute(message, "message_id", message_id)
-        set_attribute(message, "sender_device_id", sender_device_id)
-        set_attribute(message, "fields", fields)
-        set_attribute(message, "signature", signature)
-        set_attribute(message, "context", context)
+        _set_scope(message, scope)
+        _set_epoch(message, epoch)
+        _set_message_id(message, message_id)
+        _set_sender_device_id(message, sender_device_id)
+        _set_fields(message, fields)
+        _set_signature(message, signature)
+        _set_context(message, context)
         return message
 
     def signing_input(self) -> bytes:
@@ -315,6 +323,18 @@ class SealedMessage:
             fields=fields,
             signature=b64url_decode(data["signature"], length=ED25519_SIGNATURE_LENGTH),
         )
+
+
+# The slots' own setters: they bypass the frozen dataclass's __setattr__ for _from_trusted_parts.
+(
+    _set_scope,
+    _set_epoch,
+    _set_message_id,
+    _set_sender_device_id,
+    _set_fields,
+    _set_signature,
+    _set_context,
+) = (SealedMessage.__dict__[f.name].__set__ for f in dataclasses.fields(SealedMessage))
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,8 +412,7 @@ def seal_fields(
     # and this is the hot path of every send.
     context = b"".join(
         (
-            key.scope.encoded,
-            key.epoch.to_bytes(4, "big"),
+            key.context_prefix,
             bytes((len(mid),)),
             mid,
             bytes((len(device_id),)),
@@ -470,6 +489,7 @@ def open_message(
 
     Raises:
         MissingKeyError: `key` or `sender` is None.
+        TypeError: An argument has the wrong type.
         ValueError: `key` is for another scope or epoch, or `sender` is another device.
         InvalidSignature: The sender's signature does not verify.
         DecryptionError: A field does not authenticate or its padding or UTF-8 is bad.
@@ -480,6 +500,10 @@ def open_message(
         raise MissingKeyError(f"no key for {message.scope!r} at epoch {message.epoch}")
     if sender is None:
         raise MissingKeyError(f"no public bundle for device {message.sender_device_id!r}")
+    if not isinstance(key, ChannelKey):
+        raise TypeError("key must be a ChannelKey or None")
+    if not isinstance(sender, PublicBundle):
+        raise TypeError("sender must be a PublicBundle or None")
     if key.scope != message.scope or key.epoch != message.epoch:
         raise ValueError(
             f"key is for {key.scope!r} epoch {key.epoch}; the message needs "

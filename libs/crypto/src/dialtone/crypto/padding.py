@@ -62,8 +62,7 @@ def pad(plaintext: bytes) -> bytes:
     Raises:
         ValueError: The plaintext is longer than `MAX_PLAINTEXT`.
     """
-    size = bucket_size(len(plaintext))
-    return plaintext + _MARKER + bytes(size - len(plaintext) - 1)
+    return (plaintext + _MARKER).ljust(bucket_size(len(plaintext)), b"\x00")
 
 
 def unpad(padded: bytes) -> bytes:

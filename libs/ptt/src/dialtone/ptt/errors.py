@@ -7,13 +7,13 @@ is not on the session bus (...)"), so callers can report any `PttError` without 
 from __future__ import annotations
 
 __all__ = [
-    "HotkeyUnavailable",
-    "InvalidKeySpec",
-    "PortalDeclined",
-    "PortalUnavailable",
-    "PortalVersionUnsupported",
+    "HotkeyUnavailableError",
+    "InvalidKeySpecError",
+    "PortalDeclinedError",
+    "PortalUnavailableError",
+    "PortalVersionError",
     "PttError",
-    "WaylandHotkeyRefused",
+    "WaylandHotkeyRefusedError",
 ]
 
 
@@ -34,11 +34,11 @@ class PttError(Exception):
         self.reason = reason
 
 
-class InvalidKeySpec(PttError, ValueError):
+class InvalidKeySpecError(PttError, ValueError):
     """A key specification such as ``"ctrl+space"`` could not be parsed."""
 
 
-class PortalUnavailable(PttError):
+class PortalUnavailableError(PttError):
     """The GlobalShortcuts portal cannot be reached.
 
     Raised when there is no session bus, no ``org.freedesktop.portal.Desktop`` on it, no
@@ -47,7 +47,7 @@ class PortalUnavailable(PttError):
     """
 
 
-class PortalVersionUnsupported(PttError):
+class PortalVersionError(PttError):
     """The portal's GlobalShortcuts ``version`` property is below what this library needs.
 
     Attributes:
@@ -68,7 +68,7 @@ class PortalVersionUnsupported(PttError):
         self.required = required
 
 
-class PortalDeclined(PttError):
+class PortalDeclinedError(PttError):
     """The portal answered a request with a non-zero Response code.
 
     Code 1 means the user cancelled the interaction (declined the shortcut); code 2 means the
@@ -92,7 +92,7 @@ class PortalDeclined(PttError):
         self.response_code = response_code
 
 
-class WaylandHotkeyRefused(PttError):
+class WaylandHotkeyRefusedError(PttError):
     """The pynput hotkey backend was asked for in a Wayland session without the opt-in variable.
 
     X11 key grabbing under Wayland only sees keys typed into XWayland windows, so it is refused
@@ -100,5 +100,8 @@ class WaylandHotkeyRefused(PttError):
     """
 
 
-class HotkeyUnavailable(PttError):
-    """The pynput hotkey backend cannot run: no X display, or pynput cannot be imported or started."""
+class HotkeyUnavailableError(PttError):
+    """The pynput hotkey backend cannot run.
+
+    No X display, the display does not answer, or pynput cannot be imported or started.
+    """

@@ -12,7 +12,7 @@ from typing import Final
 
 import attrs
 
-from dialtone.ptt.errors import InvalidKeySpec
+from dialtone.ptt.errors import InvalidKeySpecError
 
 __all__ = ["DEFAULT_KEY", "KeySpec", "key_name", "parse_key_spec"]
 
@@ -172,11 +172,11 @@ def parse_key_spec(spec: str) -> KeySpec:
         The parsed key.
 
     Raises:
-        InvalidKeySpec: If a part is empty, unknown, repeated, or a non-modifier comes first.
+        InvalidKeySpecError: If a part is empty, unknown, repeated, or a non-modifier comes first.
     """
     parts = [part.strip().lower() for part in spec.split("+")]
     if not spec.strip() or any(not part for part in parts):
-        raise InvalidKeySpec(
+        raise InvalidKeySpecError(
             f"invalid push-to-talk key {spec!r}: expected keys joined by '+', e.g. 'ctrl+space'"
         )
     *modifier_parts, key_part = parts
@@ -184,16 +184,16 @@ def parse_key_spec(spec: str) -> KeySpec:
     for part in modifier_parts:
         modifier = _MODIFIER_ALIASES.get(part)
         if modifier is None:
-            raise InvalidKeySpec(
+            raise InvalidKeySpecError(
                 f"invalid push-to-talk key {spec!r}: {part!r} is not a modifier "
                 f"(use {', '.join(_MODIFIER_ORDER)}) and only the last part may be another key"
             )
         if modifier in modifiers:
-            raise InvalidKeySpec(f"invalid push-to-talk key {spec!r}: {part!r} is repeated")
+            raise InvalidKeySpecError(f"invalid push-to-talk key {spec!r}: {part!r} is repeated")
         modifiers.add(modifier)
     key = _parse_key(spec, key_part)
     if key in modifiers:
-        raise InvalidKeySpec(f"invalid push-to-talk key {spec!r}: {key_part!r} is repeated")
+        raise InvalidKeySpecError(f"invalid push-to-talk key {spec!r}: {key_part!r} is repeated")
     return KeySpec(key=key, modifiers=frozenset(modifiers))
 
 
@@ -205,7 +205,7 @@ def _parse_key(spec: str, part: str) -> str:
         return part
     if len(part) == 1 and part.isprintable() and not part.isspace():
         return part
-    raise InvalidKeySpec(
+    raise InvalidKeySpecError(
         f"invalid push-to-talk key {spec!r}: unknown key {part!r} "
         "(use one character, f1..f20, space, enter, tab, esc, or another named key)"
     )

@@ -27,7 +27,7 @@ from dialtone.wire.common import (
 )
 from dialtone.wire.errors import ProtocolError, Reason
 
-__version__ = "0.2.0"
+__version__ = "0.1.0"
 
 __all__ = [
     "HTTP_STATUS",

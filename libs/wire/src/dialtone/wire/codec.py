@@ -190,9 +190,11 @@ class Codec:
         if len(data) > max_bytes:
             raise ProtocolError(Reason.TOO_LARGE, f"over {max_bytes} bytes")
         try:
-            if data.__class__ is not str:
+            if not isinstance(data, str):
                 data = bytes(data).decode()
-            elif len(data) * 4 > max_bytes and len(data.encode("utf-8", "surrogatepass")) > max_bytes:
+            elif (
+                len(data) * 4 > max_bytes and len(data.encode("utf-8", "surrogatepass")) > max_bytes
+            ):
                 raise ProtocolError(Reason.TOO_LARGE, f"over {max_bytes} bytes")
             return self._decode_json(data)
         except ProtocolError:

@@ -24,16 +24,17 @@ from dialtone.wire.fields import (
 )
 
 PROTOCOL_VERSION: Final = 1
-"""The protocol version this library speaks; exchanged in ``hello``/``ready`` and IPC ``identify``."""
+"""The protocol version this library speaks (in ``hello``/``ready`` and IPC ``identify``)."""
 SUPPORTED_PROTOCOL_VERSIONS: Final = (1,)
 """Every version this library can speak, oldest first."""
 
 
 class ErrorCode(enum.StrEnum):
-    """Stable error codes of ``{"error": {"code", "message"}}`` bodies and WebSocket ``error`` events.
+    """Stable error codes of ``{"error": {"code", "message"}}`` bodies and WebSocket errors.
 
-    Clients must treat a code they do not know like ``bad_request`` (it may come from a newer server),
-    which is why error bodies carry the code as a string and this enum only names the known ones.
+    Clients must treat a code they do not know like ``bad_request`` (it may come from a newer
+    server), which is why error bodies carry the code as a string and this enum only names the
+    known ones.
     """
 
     BAD_REQUEST = "bad_request"

@@ -25,7 +25,7 @@ class Reason(enum.StrEnum):
     WRONG_TYPE = "wrong_type"
     """A value has the wrong JSON type (a number for a string, a list for an object...)."""
     BAD_VALUE = "bad_value"
-    """A value has the right JSON type but is out of range, off its pattern or not an enum member."""
+    """A value has the right JSON type but is out of range, off its pattern or not in its enum."""
     BAD_ENCODING = "bad_encoding"
     """A byte field is not canonical base64url without padding."""
     UNSUPPORTED_VERSION = "unsupported_version"

@@ -1,7 +1,7 @@
 """Field types of the wire protocol: Python types annotated with the bounds the decoder enforces.
 
-Each alias is an ordinary type to mypy (``ChannelId`` is a ``str``, ``SealedBody`` is ``bytes``); the
-`typing.Annotated` metadata tells the converter (and the Hypothesis strategies) what is allowed.
+Each alias is an ordinary type to mypy (``ChannelId`` is a ``str``, ``SealedBody`` is ``bytes``);
+the `typing.Annotated` metadata tells the converter (and the Hypothesis strategies) what is allowed.
 """
 
 from datetime import datetime
@@ -80,7 +80,7 @@ ClientMsgId: TypeAlias = Annotated[
 ]
 """A client-generated message id (a UUID is a good choice); unique per sender and channel."""
 CallId: TypeAlias = ClientMsgId
-"""The offering side's id of one WebRTC negotiation, so a late answer is not applied to a new call."""
+"""The offerer's id of one WebRTC negotiation, so a late answer is not applied to a new call."""
 Token: TypeAlias = Annotated[
     str,
     Pattern(

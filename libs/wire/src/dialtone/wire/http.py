@@ -75,7 +75,9 @@ class HealthResponse:
 
     status: Literal["ok"] = "ok"
     server_version: Name
-    protocol_versions: Annotated[tuple[ProtocolVersion, ...], Items(limits.MAX_PROTOCOL_VERSIONS, 1)]
+    protocol_versions: Annotated[
+        tuple[ProtocolVersion, ...], Items(limits.MAX_PROTOCOL_VERSIONS, 1)
+    ]
 
 
 # --- accounts, sessions, devices ---------------------------------------------------------------
@@ -208,7 +210,7 @@ class DeviceApproveRequest:
 
 @attrs.frozen(kw_only=True)
 class UserLookupRequest:
-    """``POST /v1/users/lookup``: find a user by username (a body, so it stays out of URLs and logs).
+    """``POST /v1/users/lookup``: find a user by username (in a body: out of URLs and logs).
 
     Attributes:
         username: The exact username.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Final
 
 # Frames. A WebSocket frame must hold one maximal channel message (sealed body + names as base64)
-# and an SDP with room to spare; an HTTP request must hold one envelope per device of a full channel.
+# and an SDP with room to spare; an HTTP request, one envelope per device of a full channel.
 MAX_WS_FRAME_BYTES: Final = 256 * 1024
 MAX_IPC_LINE_BYTES: Final = 256 * 1024
 MAX_HTTP_REQUEST_BYTES: Final = 1024 * 1024

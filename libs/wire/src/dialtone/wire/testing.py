@@ -42,7 +42,7 @@ SMALL: Final = 48
 
 _MODULES: Final = (common, http, ws, ipc)
 _TIMEZONES: Final = (UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8)))
-_TEXT_ALPHABET: Final = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
+_TEXT_ALPHABET: Final = st.characters(codec="utf-8", exclude_characters="\x00")
 
 
 def all_types() -> tuple[type, ...]:

@@ -35,9 +35,9 @@ from dialtone.wire.fields import (
     MLineIndex,
     Name,
     ProtocolVersion,
+    Sdp,
     SealedBody,
     SealedName,
-    Sdp,
     Seq,
     Signature,
     Timestamp,
@@ -83,7 +83,9 @@ class Hello:
     """
 
     type: Literal["hello"] = "hello"
-    protocol_versions: Annotated[tuple[ProtocolVersion, ...], Items(limits.MAX_PROTOCOL_VERSIONS, 1)]
+    protocol_versions: Annotated[
+        tuple[ProtocolVersion, ...], Items(limits.MAX_PROTOCOL_VERSIONS, 1)
+    ]
     client: Name
     resume: Annotated[tuple[ChannelCursor, ...], Items(limits.MAX_CHANNELS_PER_USER)] = ()
 

@@ -20,6 +20,7 @@ from dialtone.server.keys import (
     CODEC_KEY,
     CONFIG_KEY,
     CONVERTER_KEY,
+    DEPS_KEY,
     EVENTS_KEY,
     POOL_KEY,
     PRESENCE_KEY,
@@ -27,8 +28,11 @@ from dialtone.server.keys import (
     STORAGE_KEY,
 )
 from dialtone.server.migrate import apply_migrations
+from dialtone.server.realtime.wiring import setup_realtime
 from dialtone.server.routes import setup_routes
 from dialtone.server.routes.middleware import make_rate_limit_middleware
+from dialtone.server.services.deps import Deps
+from dialtone.server.services.passwords import PasswordHasher, params_for
 from dialtone.server.services.ratelimit import RateLimiter, RateLimits
 from dialtone.server.storage import Storage, create_pool
 from dialtone.wire import Codec, make_converter
@@ -88,12 +92,12 @@ def create_app(config: ServerConfig, *, clock: Clock | None = None) -> web.Appli
     app.cleanup_ctx.append(_database)
 
     # -- realtime section (owned by the realtime side) ---------------------------------------
-    # Wire the hub here: a cleanup_ctx that sets HUB_KEY, EVENTS_KEY and PRESENCE_KEY, and the
-    # /v1/ws route. Keep foundation edits out of this section.
-
+    # Hub, message pipeline and replica link (sets HUB_KEY, EVENTS_KEY, PRESENCE_KEY), the
+    # graceful WebSocket shutdown and /v1/ws. After `_database`: it needs the pool.
+    setup_realtime(app)
     # -- end of realtime section -------------------------------------------------------------
 
-    app.on_startup.append(_require_realtime_wiring)
+    app.on_startup.append(_assemble_services)
     setup_routes(app)
     return app
 
@@ -114,10 +118,19 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         await pool.close()
 
 
-async def _require_realtime_wiring(app: web.Application) -> None:
-    # Runs after every cleanup_ctx started: HTTP routes publish through these, and a silent no-op
-    # would lose events in production.
+async def _assemble_services(app: web.Application) -> None:
+    # Runs after every cleanup_ctx started. HTTP services publish through the realtime side's
+    # notifier: refusing to start without it beats silently losing events in production.
     required = {"EVENTS_KEY": EVENTS_KEY in app, "PRESENCE_KEY": PRESENCE_KEY in app}
     missing = [name for name, present in required.items() if not present]
     if missing:
         raise WiringError(f"not wired into the application: {', '.join(missing)}")
+    config = app[CONFIG_KEY]
+    app[DEPS_KEY] = Deps(
+        config=config,
+        storage=app[STORAGE_KEY],
+        events=app[EVENTS_KEY],
+        presence=app[PRESENCE_KEY],
+        clock=app[CLOCK_KEY],
+        hasher=PasswordHasher(params_for(config.kdf_preset)),
+    )

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Chatty at INFO (every initdb line, every migration step): shown from WARNING unless debugging.
+_QUIET_LOGGERS = ("pgserver", "yoyo", "asyncio")
 
 
 class JsonFormatter(logging.Formatter):
@@ -46,3 +48,5 @@ def configure_logging(level: str, fmt: str, stream: TextIO | None = None) -> Non
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(level if level == "DEBUG" else "WARNING")

@@ -56,9 +56,8 @@ from dialtone.server.config import ServerConfig
 from dialtone.server.keys import EVENTS_KEY, PRESENCE_KEY
 from dialtone.server.migrate import apply_migrations
 from dialtone.server.services.events import EventPublisher
-from dialtone.wire import Codec, make_converter
-from dialtone.wire import http as wire_http
-from dialtone.wire.common import DeviceKeys
+from dialtone.wire import Codec, http, make_converter
+from dialtone.wire.common import DeviceKeys, Role
 
 T = TypeVar("T")
 
@@ -458,28 +457,37 @@ class ServerProcess:
     """``python -m dialtone.server serve`` as a real child process on a fixed port.
 
     Args:
-        env: Extra environment (``DIALTONE_*``) for the child.
+        env: Environment (``DIALTONE_*``) for the child, on top of this process's own.
         port: The port it listens on (kept across restarts).
         log_path: File receiving its stdout and stderr.
-        args: Extra command-line arguments after ``serve``.
+        args: Command-line arguments (default ``serve``).
+        inherit_env: When False the child gets `env` alone (a "fresh machine").
     """
 
     def __init__(
-        self, *, env: Mapping[str, str], port: int, log_path: Path, args: tuple[str, ...] = ()
+        self,
+        *,
+        env: Mapping[str, str],
+        port: int,
+        log_path: Path,
+        args: tuple[str, ...] = ("serve",),
+        inherit_env: bool = True,
     ) -> None:
         self.env = dict(env)
         self.port = port
         self.log_path = log_path
         self.args = args
+        self.inherit_env = inherit_env
         self.base_url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         """Start the child (appending to the log file)."""
-        env = {**os.environ, **self.env, "DIALTONE_LISTEN_ADDR": f"127.0.0.1:{self.port}"}
+        base = dict(os.environ) if self.inherit_env else {}
+        env = {**base, **self.env, "DIALTONE_LISTEN_ADDR": f"127.0.0.1:{self.port}"}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "dialtone.server", "serve", *self.args],
+                [sys.executable, "-m", "dialtone.server", *self.args],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -762,8 +770,8 @@ async def create_invite(api: ApiClient, admin_token: str, *, ttl_seconds: int = 
     created = await api.call(
         "POST",
         "/v1/invites",
-        wire_http.InviteCreateResponse,
-        body=wire_http.InviteCreateRequest(ttl_seconds=ttl_seconds),
+        http.InviteCreateResponse,
+        body=http.InviteCreateRequest(ttl_seconds=ttl_seconds),
         token=admin_token,
     )
     return created.token
@@ -793,8 +801,8 @@ async def register_user(
     auth = await api.call(
         "POST",
         "/v1/register",
-        wire_http.AuthResponse,
-        body=wire_http.RegisterRequest(
+        http.AuthResponse,
+        body=http.RegisterRequest(
             invite_token=await create_invite(api, admin_token),
             username=username,
             password=password,
@@ -803,6 +811,84 @@ async def register_user(
     )
     device = TestDevice(identity=identity, device_id=auth.device_id, token=auth.token)
     return TestUser(user_id=auth.user_id, username=username, password=password, device=device)
+
+
+async def create_channel(api: ApiClient, owner: TestUser) -> http.ChannelInfo:
+    """Create a channel owned by `owner`, with placeholder ciphertext (the server cannot tell).
+
+    Args:
+        api: The client.
+        owner: The creating user (their first device seals and receives the key).
+
+    Returns:
+        The new channel.
+    """
+    channel_id = str(uuid.uuid4())
+    return await api.call(
+        "POST",
+        "/v1/channels",
+        http.ChannelInfo,
+        body=http.ChannelCreateRequest(
+            channel_id=channel_id,
+            name=http.ChannelName(
+                key_epoch=1,
+                device_id=owner.device.device_id,
+                sealed_name=secrets.token_bytes(48),
+                signature=secrets.token_bytes(64),
+            ),
+            envelopes=(envelope_for(owner.device.device_id),),
+        ),
+        token=owner.token,
+    )
+
+
+def envelope_for(device_id: str) -> http.EnvelopeUpload:
+    """Return a placeholder envelope addressed to a device.
+
+    Args:
+        device_id: The recipient.
+
+    Returns:
+        An upload with random bytes as its sealed key and signature.
+    """
+    return http.EnvelopeUpload(
+        recipient_device_id=device_id,
+        sealed_key=secrets.token_bytes(113),
+        signature=secrets.token_bytes(64),
+    )
+
+
+async def add_member(
+    api: ApiClient,
+    channel: http.ChannelInfo,
+    by: TestUser,
+    user: TestUser,
+    role: Role = Role.MEMBER,
+) -> http.MemberInfo:
+    """Add `user` to a channel at its current epoch, with an envelope for their first device.
+
+    Args:
+        api: The client.
+        channel: The channel.
+        by: An owner or admin.
+        user: The user to add.
+        role: Their role.
+
+    Returns:
+        The membership.
+    """
+    return await api.call(
+        "POST",
+        f"/v1/channels/{channel.channel_id}/members",
+        http.MemberInfo,
+        body=http.MemberAddRequest(
+            user_id=user.user_id,
+            role=role,
+            key_epoch=channel.current_epoch,
+            envelopes=(envelope_for(user.device.device_id),),
+        ),
+        token=by.token,
+    )
 
 
 # -- pytest plugin -------------------------------------------------------------------------------
@@ -911,7 +997,7 @@ async def server_process(
 ) -> AsyncIterator[StartProcess]:
     """A factory of subprocess servers on the test's database.
 
-    ``await server_process(env={...}, args=(...))`` starts ``python -m dialtone.server serve``
+    ``await server_process(env={...}, args=("serve", ...))`` starts ``python -m dialtone.server``
     with the test configuration in its environment and waits until it is healthy. The returned
     `ServerProcess` can be killed (`kill`) and started again (`start` + `wait_ready`) on the same
     port. All are stopped at the end of the test.
@@ -919,7 +1005,7 @@ async def server_process(
     started: list[ServerProcess] = []
 
     async def start(
-        env: Mapping[str, str] | None = None, args: tuple[str, ...] = ()
+        env: Mapping[str, str] | None = None, args: tuple[str, ...] = ("serve",)
     ) -> ServerProcess:
         port = free_port()
         process = ServerProcess(

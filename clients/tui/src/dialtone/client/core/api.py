@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -102,7 +101,7 @@ class HttpApi:
             ) as resp:
                 payload = await resp.read()
                 status = resp.status
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise ServerUnreachableError(f"{self.base_url}: {exc or type(exc).__name__}") from exc
         if status >= 400:
             raise self._error(status, payload)
@@ -179,7 +178,10 @@ class HttpApi:
     async def lookup_user(self, username: str) -> wire.UserInfo:
         """``POST /v1/users/lookup``."""
         return await self.call_ok(
-            "POST", "/v1/users/lookup", wire.UserInfo, body=wire.UserLookupRequest(username=username)
+            "POST",
+            "/v1/users/lookup",
+            wire.UserInfo,
+            body=wire.UserLookupRequest(username=username),
         )
 
     async def user_devices(self, user_id: str) -> tuple[DeviceInfo, ...]:

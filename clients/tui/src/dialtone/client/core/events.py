@@ -15,6 +15,7 @@ import attrs
 
 __all__ = [
     "AccountInfo",
+    "ChannelKeysArrived",
     "ChannelView",
     "ChannelsChanged",
     "ClientEvent",
@@ -523,6 +524,20 @@ class KeyRotated:
 
 
 @attrs.frozen(kw_only=True)
+class ChannelKeysArrived:
+    """This device received keys for a channel: redraw its "no key yet" placeholders (reload
+    the history shown) and its name.
+
+    Attributes:
+        channel_id: The channel.
+        epochs: The epochs whose keys arrived.
+    """
+
+    channel_id: str
+    epochs: tuple[int, ...]
+
+
+@attrs.frozen(kw_only=True)
 class Typing:
     """Someone is typing (show for about 5 s).
 
@@ -772,6 +787,7 @@ ClientEvent: TypeAlias = (
     | ChannelsChanged
     | MembersChanged
     | KeyRotated
+    | ChannelKeysArrived
     | Typing
     | Presence
     | ReadMarker

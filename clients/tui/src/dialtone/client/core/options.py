@@ -36,7 +36,10 @@ class ClientOptions:
         reconnect_max_delay: Upper bound of the reconnect delay in seconds.
         history_page_size: Messages fetched per history page (1-200).
         decrypt_batch_size: Messages verified and decrypted per worker-thread batch.
-        outbox_limit: Most messages held in the offline queue; sending more raises `OutboxFull`.
+        outbox_limit: Most messages held in the offline queue; sending more raises
+            `OutboxFullError`.
+        approval_poll_interval: Seconds between checks of whether a new (pending) device was
+            approved yet.
         voice_ipc_path: The voice daemon's Unix socket; None for
             ``$XDG_RUNTIME_DIR/dialtone/voiced.sock``.
         voice_stun_urls: Extra STUN URLs handed to the voice daemon (besides the server's).
@@ -57,6 +60,7 @@ class ClientOptions:
     )
     decrypt_batch_size: int = attrs.field(default=50, validator=attrs.validators.ge(1))
     outbox_limit: int = attrs.field(default=1000, validator=attrs.validators.ge(1))
+    approval_poll_interval: float = attrs.field(default=3.0, validator=_positive)
     voice_ipc_path: Path | None = None
     voice_stun_urls: tuple[str, ...] = ()
     voice_turn_urls: tuple[str, ...] = ()

@@ -38,7 +38,7 @@ class Kind(enum.StrEnum):
     CHANNEL_EVENT = "c"
     """Event `e` for the members of channel `c` (minus device `x`), with effect `fx` on user `u`."""
     USER_EVENT = "u"
-    """Event `e` for every device of users `u` (minus device `x`), with effect `fx` on device `d`."""
+    """Event `e` for every device of users `u` (minus device `x`); effect `fx` on device `d`."""
     DEVICE_EVENT = "d"
     """Event `e` for device `d` of user `u` only (voice signaling)."""
     PRESENCE = "p"
@@ -117,7 +117,14 @@ class SignalCodec:
         serial = next(self._serial)
         return [
             self._dumps(
-                {"k": Kind.PART.value, "r": self.replica_id, "i": serial, "n": n, "t": len(parts), "p": p}
+                {
+                    "k": Kind.PART.value,
+                    "r": self.replica_id,
+                    "i": serial,
+                    "n": n,
+                    "t": len(parts),
+                    "p": p,
+                }
             )
             for n, p in enumerate(parts)
         ]

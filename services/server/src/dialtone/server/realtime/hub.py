@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator
+
 from dialtone.server.realtime.connection import Connection
 from dialtone.wire.fields import ChannelId, DeviceId, UserId
 
@@ -278,15 +279,13 @@ class Hub:
         """Refuse new connections from now on."""
         self._closed = True
 
-    async def close_all(
-        self, code: int, *, notice: bytes | None = None, timeout: float
-    ) -> None:
+    async def close_all(self, code: int, *, notice: bytes | None = None, within: float) -> None:
         """Close every connection after handing it `notice` and its queued frames.
 
         Args:
             code: The close code.
             notice: A frame sent to each connection first (for example "reconnect"), or `None`.
-            timeout: Seconds to wait for all closes; stragglers are aborted by their own timeout.
+            within: Seconds to wait for all closes; stragglers are aborted by their own timeout.
         """
         conns = tuple(self._connections)
         for conn in conns:
@@ -295,7 +294,7 @@ class Hub:
             conn.close(code, drain=True)
         if conns:
             waits = [asyncio.ensure_future(conn.wait_closed()) for conn in conns]
-            _done, pending = await asyncio.wait(waits, timeout=timeout)
+            _done, pending = await asyncio.wait(waits, timeout=within)
             for task in pending:
                 task.cancel()
             log.info("closed %d WebSocket connections (%d late)", len(conns), len(pending))

@@ -145,11 +145,11 @@ class MessagePipeline:
         """Whether messages are waiting or being stored."""
         return bool(self._writers)
 
-    async def drain(self, timeout: float) -> bool:
+    async def drain(self, within: float) -> bool:
         """Wait until every queued message has been stored (or refused).
 
         Args:
-            timeout: Seconds to wait at most.
+            within: Seconds to wait at most.
 
         Returns:
             Whether everything was stored in time.
@@ -157,7 +157,7 @@ class MessagePipeline:
         writers = list(self._writers.values())
         if not writers:
             return True
-        _done, pending = await asyncio.wait(writers, timeout=timeout)
+        _done, pending = await asyncio.wait(writers, timeout=within)
         return not pending
 
 

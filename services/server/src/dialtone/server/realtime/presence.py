@@ -6,7 +6,8 @@ full snapshot when a replica starts. A replica that stops sending heartbeats (ki
 is forgotten after an expiry, and the users only it had go offline.
 
 A user's entry carries the channels the user belongs to: whoever shares one of them is told when
-the user comes or goes, on every replica, without asking the database.
+the user comes or goes, on every replica, without asking the database. The status a user chose
+(away, dnd, invisible) is not kept here: it lives in the database with the directory.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from collections.abc import Iterable
 
 import attrs
 
-from dialtone.wire.common import PresenceStatus
 from dialtone.wire.fields import ChannelId, UserId
 
 Channels = frozenset[ChannelId]
@@ -41,12 +41,6 @@ class PresenceChange:
     online: bool
     channels: Channels
 
-    @property
-    def status(self) -> PresenceStatus:
-        """The status to announce for a plain arrival or departure."""
-        return PresenceStatus.ONLINE if self.online else PresenceStatus.OFFLINE
-
-
 class PresenceBook:
     """Online users of this replica and of the others it hears from.
 
@@ -58,19 +52,12 @@ class PresenceBook:
         self.replica_id = replica_id
         self._local: dict[UserId, Channels] = {}
         self._remote: dict[str, _Replica] = {}
-        self._status: dict[UserId, PresenceStatus] = {}
 
     def is_online(self, user_id: UserId) -> bool:
         """Whether `user_id` has a connection to any replica."""
         if user_id in self._local:
             return True
         return any(user_id in replica.users for replica in self._remote.values())
-
-    def status_of(self, user_id: UserId) -> PresenceStatus:
-        """Return a user's status: offline, or the status they set (online by default)."""
-        if not self.is_online(user_id):
-            return PresenceStatus.OFFLINE
-        return self._status.get(user_id, PresenceStatus.ONLINE)
 
     def channels_of(self, user_id: UserId) -> Channels:
         """Return the channels recorded for an online user (empty when unknown)."""
@@ -82,26 +69,6 @@ class PresenceBook:
             if channels is not None:
                 return channels
         return frozenset()
-
-    def set_status(self, user_id: UserId, status: PresenceStatus) -> bool:
-        """Record the status an online user chose (`online`, `away`, `dnd`).
-
-        Args:
-            user_id: The user.
-            status: The status; `offline` is not chosen but follows from disconnecting.
-
-        Returns:
-            Whether the visible status changed.
-        """
-        if status is PresenceStatus.OFFLINE or not self.is_online(user_id):
-            return False
-        before = self.status_of(user_id)
-        self._status[user_id] = status
-        return before != status
-
-    def statuses(self) -> dict[UserId, PresenceStatus]:
-        """Return every chosen status other than plain `online` (for snapshots)."""
-        return {u: s for u, s in self._status.items() if s is not PresenceStatus.ONLINE}
 
     def online_among(self, user_ids: Iterable[UserId]) -> set[UserId]:
         """Return those of `user_ids` who are online anywhere."""
@@ -138,7 +105,6 @@ class PresenceBook:
         channels = self._local.pop(user_id, None)
         if channels is None or self.is_online(user_id):
             return None
-        self._status.pop(user_id, None)
         return PresenceChange(user_id, False, channels)
 
     def apply_remote(
@@ -173,8 +139,6 @@ class PresenceBook:
         is_online = self.is_online(user_id)
         if was_online == is_online:
             return None
-        if not is_online:
-            self._status.pop(user_id, None)
         return PresenceChange(user_id, is_online, channel_set)
 
     def apply_snapshot(
@@ -233,14 +197,11 @@ class PresenceBook:
         replica = self._remote.pop(replica_id, None)
         if replica is None:
             return []
-        changes = [
+        return [
             PresenceChange(user_id, False, channels)
             for user_id, channels in replica.users.items()
             if not self.is_online(user_id)
         ]
-        for change in changes:
-            self._status.pop(change.user_id, None)
-        return changes
 
     def expire(self, now: float, max_age: float) -> tuple[list[str], list[PresenceChange]]:
         """Forget replicas not heard from for `max_age` seconds.

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
+import secrets
 from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any, cast
@@ -33,7 +33,13 @@ from dialtone.server.realtime.stream import MessageStream
 from dialtone.server.realtime.voice import SeatChange, VoiceBook
 from dialtone.server.services.ratelimit import RateLimiter
 from dialtone.server.storage import Storage
-from dialtone.server.storage.notify import Appended, AppendOutcome, MessageLog, Notifier, NotifyListener
+from dialtone.server.storage.notify import (
+    Appended,
+    AppendOutcome,
+    MessageLog,
+    Notifier,
+    NotifyListener,
+)
 from dialtone.server.storage.records import MessageRecord, NewMessage
 from dialtone.wire import limits, ws
 from dialtone.wire.codec import Codec
@@ -42,6 +48,7 @@ from dialtone.wire.fields import ChannelId, DeviceId, UserId
 from dialtone.wire.http import ChannelMessage
 
 log = logging.getLogger(__name__)
+
 
 class Realtime:
     """Realtime delivery for one server process.
@@ -122,12 +129,10 @@ class Realtime:
         spread = self.settings.reconnect_spread_ms
         for conn in self.hub:
             notice = ws.GoingAway(
-                reason="server shutting down", reconnect_after_ms=random.randint(0, spread)
+                reason="server shutting down", reconnect_after_ms=secrets.randbelow(spread + 1)
             )
             conn.send_now(self.frame(notice))
-        await self.hub.close_all(
-            ws.CloseCode.GOING_AWAY, timeout=self.settings.close_timeout + 1.0
-        )
+        await self.hub.close_all(ws.CloseCode.GOING_AWAY, within=self.settings.close_timeout + 1.0)
 
     async def stop(self) -> None:
         """Graceful shutdown, part two: say goodbye to the other replicas and stop listening."""
@@ -207,28 +212,28 @@ class Realtime:
         """
         return self.presence.online_among(user_ids)
 
-    def status_of(self, user_id: str) -> PresenceStatus:
-        """Return a user's presence status across the service."""
-        return self.presence.status_of(user_id)
-
     # -- connections --------------------------------------------------------------------------
 
-    def attach(self, conn: Connection, channels: Iterable[ChannelId]) -> None:
+    def attach(
+        self, conn: Connection, channels: Iterable[ChannelId], status: PresenceStatus
+    ) -> None:
         """Register a new connection (live traffic is held until its resume is done).
 
         Args:
             conn: The connection.
             channels: The channels its user is a member of.
+            status: The status the user chose (announced when they come online; `offline`
+                means invisible: nothing is announced).
         """
         channel_list = list(channels)
         if not self.hub.attach(conn, channel_list):
             return
         change = self.presence.set_local(conn.user_id, channel_list)
         self._background_signal(
-            Kind.PRESENCE, u=conn.user_id, on=True, c=channel_list, s=None
+            Kind.PRESENCE, u=conn.user_id, on=True, c=channel_list, s=status.value
         )
         if change is not None:
-            self._announce_presence(change)
+            self._announce_presence(change, status)
 
     def detach(self, conn: Connection) -> None:
         """Unregister a connection whose handler ended (leaving its voice room).
@@ -246,10 +251,13 @@ class Realtime:
         change = self.presence.clear_local(conn.user_id)
         self._background_signal(Kind.PRESENCE, u=conn.user_id, on=False, c=[], s=None)
         if change is not None:
-            self._announce_presence(change)
+            self._announce_presence(change, PresenceStatus.OFFLINE)
 
-    def _announce_presence(self, change: PresenceChange) -> None:
-        status = self.presence.status_of(change.user_id)
+    def _announce_presence(self, change: PresenceChange, status: PresenceStatus) -> None:
+        if change.online and status is PresenceStatus.OFFLINE:
+            return  # invisible: the user stays offline to others
+        if not change.online:
+            status = PresenceStatus.OFFLINE
         last_seen = None if change.online else self.clock.now()
         event = ws.PresenceChanged(user_id=change.user_id, status=status, last_seen_at=last_seen)
         self.hub.fanout_channels(change.channels, self.frame(event))
@@ -355,21 +363,18 @@ class Realtime:
         )
 
     async def set_presence(self, conn: Connection, status: PresenceStatus) -> None:
-        """Set the user's chosen status (`online`, `away`, `dnd`).
+        """Store the user's chosen status and tell everyone sharing a channel (as over HTTP).
 
         Args:
             conn: A connection of the user.
-            status: The status.
+            status: `online`, `away`, `dnd`, or `offline` (invisible while connected).
         """
-        if status is PresenceStatus.OFFLINE:
-            self.reply_error(conn, ErrorCode.BAD_REQUEST, "offline follows from disconnecting")
-            return
-        if self.presence.set_status(conn.user_id, status):
-            channels = self.presence.channels_of(conn.user_id)
-            event = ws.PresenceChanged(user_id=conn.user_id, status=status)
-            self.hub.fanout_channels(channels, self.frame(event))
-        await self._signal(
-            Kind.PRESENCE, u=conn.user_id, on=True, c=sorted(conn.channels), s=status.value
+        storage = self.storage
+        await storage.directory.set_presence(conn.user_id, status.value, now=self.clock.now())
+        audience = await storage.channels.co_member_user_ids(conn.user_id)
+        await self.publish_user_event(
+            sorted({*audience, conn.user_id}),
+            ws.PresenceChanged(user_id=conn.user_id, status=status),
         )
 
     # -- voice --------------------------------------------------------------------------------
@@ -444,8 +449,10 @@ class Realtime:
         target = event.to_device_id
         room = self.voice.room_of(conn.device_id)
         participant = self.voice.participant(target)
-        if room != event.channel_id or participant is None or not self.voice.same_room(
-            conn.device_id, target
+        if (
+            room != event.channel_id
+            or participant is None
+            or not self.voice.same_room(conn.device_id, target)
         ):
             self.reply_error(
                 conn, ErrorCode.FORBIDDEN, "the device is not in your voice room", event.call_id
@@ -594,16 +601,11 @@ class Realtime:
             self.hub.close_where(lambda c: c.device_id == device_id, ws.CloseCode.DEVICE_REVOKED)
 
     def _on_presence(self, replica: str, body: dict[str, Any]) -> None:
-        user_id: UserId = body["u"]
         change = self.presence.apply_remote(
-            replica, user_id, bool(body["on"]), body["c"], self.clock.monotonic()
+            replica, body["u"], bool(body["on"]), body["c"], self.clock.monotonic()
         )
         if change is not None:
-            self._announce_presence(change)
-        status = body.get("s")
-        if status is not None and self.presence.set_status(user_id, PresenceStatus(status)):
-            event = ws.PresenceChanged(user_id=user_id, status=PresenceStatus(status))
-            self.hub.fanout_channels(self.presence.channels_of(user_id), self.frame(event))
+            self._announce_presence(change, PresenceStatus(body.get("s") or "offline"))
 
     def _on_voice(self, replica: str, body: dict[str, Any]) -> None:
         participant = self.codec.structure(body["p"], VoiceParticipant)
@@ -616,11 +618,8 @@ class Realtime:
 
     def _snapshot(self) -> dict[str, Any]:
         return {
-            "u": {user: sorted(channels) for user, channels in self.presence.local_snapshot().items()},
-            "st": {
-                user: status.value
-                for user, status in self.presence.statuses().items()
-                if self.hub.is_local(user)
+            "u": {
+                user: sorted(channels) for user, channels in self.presence.local_snapshot().items()
             },
             "v": [
                 [room, self.codec.unstructure(participant)]
@@ -631,17 +630,16 @@ class Realtime:
     def _on_snapshot(self, replica: str, body: dict[str, Any]) -> None:
         now = self.clock.monotonic()
         users = {user: frozenset(channels) for user, channels in body["u"].items()}
-        for change in self.presence.apply_snapshot(replica, users, now):
-            self._announce_presence(change)
-        for user_id, status in body["st"].items():
-            self.presence.set_status(user_id, PresenceStatus(status))
+        # Users found online through a snapshot were connected before this replica heard of
+        # them: their clients already saw them arrive, so nothing is announced.
+        self.presence.apply_snapshot(replica, users, now)
         for room, data in body["v"]:
             participant = self.codec.structure(data, VoiceParticipant)
             self._apply_voice_locally(self.voice.join(room, participant, replica))
 
     def _forget_replica(self, replica: str) -> None:
         for change in self.presence.forget(replica):
-            self._announce_presence(change)
+            self._announce_presence(change, PresenceStatus.OFFLINE)
         self._apply_voice_locally(self.voice.drop_replica(replica))
 
     def _on_gap(self) -> None:
@@ -683,7 +681,7 @@ class Realtime:
             log.info("replica %s stopped sending heartbeats; forgetting it", replica)
             self._apply_voice_locally(self.voice.drop_replica(replica))
         for change in changes:
-            self._announce_presence(change)
+            self._announce_presence(change, PresenceStatus.OFFLINE)
 
     def _ping_clients(self, now: float, wall: datetime) -> None:
         self._ping_ids += 1

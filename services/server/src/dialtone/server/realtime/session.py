@@ -17,7 +17,7 @@ from dialtone.server.realtime.connection import Connection
 from dialtone.server.realtime.service import Realtime
 from dialtone.wire import ws
 from dialtone.wire.codec import error_event, negotiate_version
-from dialtone.wire.common import ChannelCursor, ErrorCode, Ping, Pong
+from dialtone.wire.common import ChannelCursor, ErrorCode, Ping, Pong, PresenceStatus
 from dialtone.wire.errors import ProtocolError
 from dialtone.wire.fields import ChannelId, DeviceId, UserId
 
@@ -147,8 +147,9 @@ class Session:
         rt, conn = self.rt, self.conn
         storage = rt.storage
         channels = await storage.channels.channel_ids_of_user(conn.user_id)
+        [presence] = await storage.directory.presence([conn.user_id])
         conn.hold_live()
-        rt.attach(conn, channels)
+        rt.attach(conn, channels, PresenceStatus(presence.status))
         settings = rt.settings
         conn.send_now(
             rt.frame(
@@ -182,7 +183,9 @@ class Session:
                 # Everything up to the head is in the database for the client to page through;
                 # live traffic continues after it.
                 conn.set_position(channel_id, heads.get(channel_id, 0))
-            cursors.append(ChannelCursor(channel_id=channel_id, seq=conn.delivered(channel_id) or 0))
+            cursors.append(
+                ChannelCursor(channel_id=channel_id, seq=conn.delivered(channel_id) or 0)
+            )
         conn.send_now(rt.frame(ws.ResumeDone(cursors=tuple(cursors), truncated=tuple(truncated))))
         conn.release_live()
 

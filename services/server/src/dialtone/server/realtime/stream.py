@@ -158,17 +158,17 @@ class MessageStream:
         """Batches not yet fanned out (waiting for rows or for an earlier batch)."""
         return sum(len(queue) for queue in self._queues.values()) + len(self._stored)
 
-    async def idle(self, timeout: float) -> bool:
+    async def idle(self, within: float) -> bool:
         """Wait until every batch has been fanned out.
 
         Args:
-            timeout: Seconds to wait at most.
+            within: Seconds to wait at most.
 
         Returns:
             Whether the stream became idle in time.
         """
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while self._queues or self._waiting:
             if loop.time() >= deadline:
                 return False

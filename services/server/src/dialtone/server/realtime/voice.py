@@ -153,7 +153,9 @@ class VoiceBook:
         Returns:
             The leaves.
         """
-        devices = [d for d, s in self._rooms.get(room_id, {}).items() if s.participant.user_id == user_id]
+        devices = [
+            d for d, s in self._rooms.get(room_id, {}).items() if s.participant.user_id == user_id
+        ]
         return [change for device_id in devices for change in self.leave(device_id)]
 
     def close_room(self, room_id: ChannelId) -> list[SeatChange]:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from dialtone.server.routes import health
+from dialtone.server.routes import (
+    accounts,
+    channels,
+    devices,
+    directory,
+    health,
+    invites,
+    openapi,
+    presence,
+)
 
 
 def setup_routes(app: web.Application) -> None:
@@ -13,4 +22,5 @@ def setup_routes(app: web.Application) -> None:
     Args:
         app: The application.
     """
-    health.add_routes(app)
+    for module in (health, accounts, invites, devices, directory, channels, presence, openapi):
+        module.add_routes(app)

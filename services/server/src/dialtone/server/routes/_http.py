@@ -16,6 +16,14 @@ from dialtone.wire import ErrorCode
 T = TypeVar("T")
 
 _UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# The messages services use for unknown ids, so a malformed id answers exactly like an unknown one.
+_NOT_FOUND: Final = {
+    "channel_id": "no such channel",
+    "device_id": "no such device",
+    "invite_id": "no such open invite",
+    "session_id": "no such session",
+    "user_id": "no such user",
+}
 
 
 async def read_body(request: web.Request, cls: type[T]) -> T:
@@ -105,5 +113,5 @@ def path_id(request: web.Request, name: str) -> str:
     """
     value = request.match_info[name]
     if not _UUID.fullmatch(value):
-        raise not_found()
+        raise not_found(_NOT_FOUND.get(name, "not found"))
     return value

@@ -128,9 +128,7 @@ async def user_devices(deps: Deps, user_id: str) -> http.DeviceListResponse:
     return http.DeviceListResponse(devices=tuple(convert.device(record) for record in records))
 
 
-async def check_recipients(
-    deps: Deps, device_ids: list[str], allowed_user_ids: set[str]
-) -> None:
+async def check_recipients(deps: Deps, device_ids: list[str], allowed_user_ids: set[str]) -> None:
     """Require every envelope recipient to be an approved device of one of `allowed_user_ids`.
 
     Args:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 
 from dialtone.crypto.accounts import (
     PasswordParams,
@@ -10,10 +11,6 @@ from dialtone.crypto.accounts import (
     password_needs_rehash,
     verify_password,
 )
-
-# A valid hash of a random password, checked when a username is unknown so that "no such user"
-# takes as long as "wrong password".
-_DUMMY_PASSWORD = "dialtone-dummy-password-for-timing"
 
 
 class PasswordHasher:
@@ -47,14 +44,15 @@ class PasswordHasher:
         Args:
             password: The password presented.
             encoded: The stored hash, or None when the user does not exist (a dummy hash is
-                checked instead, so the answer takes as long).
+                checked instead, so "no such user" takes as long as "wrong password").
 
         Returns:
             Whether the password matches (always False when `encoded` is None).
         """
         if encoded is None:
             if self._dummy is None:
-                self._dummy = await self.hash(_DUMMY_PASSWORD + "!")
+                # Any valid hash will do: only the time spent checking it matters.
+                self._dummy = await self.hash(secrets.token_urlsafe(16))
             async with self._slots:
                 await asyncio.to_thread(verify_password, password, self._dummy)
             return False

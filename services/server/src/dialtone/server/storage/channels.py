@@ -126,7 +126,9 @@ class ChannelStore:
             The channel with the member's role and read marker, or None.
         """
         row = await self._pool.fetchrow(
-            f"{_SELECT_CHANNEL} JOIN channel_members m ON m.channel_id = c.id AND m.user_id = $2 "
+            f"SELECT {_rows.CHANNEL_COLUMNS}, m.role, r.seq AS read_seq FROM channels c "
+            "JOIN channel_sequences s ON s.channel_id = c.id "
+            "JOIN channel_members m ON m.channel_id = c.id AND m.user_id = $2 "
             "LEFT JOIN read_markers r ON r.channel_id = c.id AND r.user_id = $2 "
             "WHERE c.id = $1",
             channel_id,

@@ -191,7 +191,7 @@ class MessageLog:
             The messages that exist in that range.
         """
         rows = await self._pool.fetch(
-            f"SELECT {_rows.MESSAGE_COLUMNS} FROM messages "
+            f"SELECT {_rows.MESSAGE_COLUMNS} FROM messages "  # noqa: S608 - constant columns
             "WHERE channel_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq",
             channel_id,
             first,
@@ -273,7 +273,7 @@ class NotifyListener:
         while True:
             try:
                 await self._listen_once(first)
-            except (OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError) as exc:
                 if first and not self._listening.is_set():
                     raise
                 log.warning("event listener connection failed (%s); retrying", type(exc).__name__)

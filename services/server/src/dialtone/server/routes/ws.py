@@ -1,0 +1,60 @@
+"""`GET /v1/ws`: the realtime WebSocket. Authenticated before the upgrade; the rest is
+`realtime.session`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from dialtone.crypto.accounts import token_digest
+from dialtone.server.errors import ApiError
+from dialtone.server.keys import CLOCK_KEY, STORAGE_KEY
+from dialtone.server.realtime import session
+from dialtone.server.realtime.wiring import HUB_KEY
+from dialtone.server.services.auth import authenticate_token, bearer_token, unauthorized
+from dialtone.wire import ErrorCode
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    """Upgrade an authenticated request to the realtime WebSocket.
+
+    The session token travels in the `Authorization: Bearer` header of the upgrade request, so a
+    bad one is refused with an HTTP error before any WebSocket exists.
+
+    Args:
+        request: The upgrade request.
+
+    Returns:
+        The WebSocket response, once the connection has closed.
+
+    Raises:
+        ApiError: `unauthorized` (401), `device_pending` (403), or `unavailable` (503) while
+            the server shuts down.
+    """
+    rt = request.app[HUB_KEY]
+    if not rt.hub.accepting:
+        raise ApiError(ErrorCode.UNAVAILABLE, "server shutting down; reconnect shortly")
+    token = bearer_token(request)
+    if token is None:
+        raise unauthorized()
+    storage = request.app[STORAGE_KEY]
+    now = request.app[CLOCK_KEY].now()
+    principal = await authenticate_token(storage, token, now=now)
+    live = await storage.sessions.authenticate(token_digest(token), now=now)
+    if live is None:
+        raise unauthorized()
+    return await session.serve(
+        rt,
+        request,
+        user_id=principal.user_id,
+        device_id=principal.device_id,
+        session_expires_at=live.expires_at,
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    """Register `/v1/ws`.
+
+    Args:
+        app: The application.
+    """
+    app.router.add_get("/v1/ws", websocket)
