@@ -135,9 +135,7 @@ async def test_other_sessions_and_shortcuts_are_ignored(session_bus: SessionBus)
         assert await _rest(second_events) == []
 
 
-@pytest.mark.parametrize(
-    ("code", "wording"), [(1, "the user declined"), (2, "ended the request")]
-)
+@pytest.mark.parametrize(("code", "wording"), [(1, "the user declined"), (2, "ended the request")])
 async def test_declined_bind_gives_the_reason(
     session_bus: SessionBus, code: int, wording: str
 ) -> None:

@@ -32,7 +32,11 @@ FALLBACK = {"DIALTONE_PTT_WAYLAND_HOTKEY_FALLBACK": "1"}
 
 @pytest.fixture
 async def select() -> AsyncIterator[list[BackendSelection]]:
-    """Selections made in a test; their backends are stopped afterwards."""
+    """Selections made in a test; their backends are stopped afterwards.
+
+    Tests list it LAST among their fixtures, so it is torn down first: backends stop while the
+    bus and the X server they use still run.
+    """
     made: list[BackendSelection] = []
     yield made
     for selection in made:
@@ -40,7 +44,9 @@ async def select() -> AsyncIterator[list[BackendSelection]]:
             await selection.backend.stop()
 
 
-async def _create(made: list[BackendSelection], choice: str, env: dict[str, str]) -> BackendSelection:
+async def _create(
+    made: list[BackendSelection], choice: str, env: dict[str, str]
+) -> BackendSelection:
     selection = await create_backend(choice, env=env, key="f9", response_timeout=5.0)
     made.append(selection)
     return selection
@@ -50,7 +56,7 @@ async def _create(made: list[BackendSelection], choice: str, env: dict[str, str]
 
 
 async def test_auto_on_wayland_picks_the_portal(
-    select: list[BackendSelection], session_bus: SessionBus, portal: PortalDouble, x_display: str
+    session_bus: SessionBus, portal: PortalDouble, x_display: str, select: list[BackendSelection]
 ) -> None:
     """Portal first on Wayland, even when the hotkey fallback is also allowed."""
     env = {**WAYLAND, **FALLBACK, "DBUS_SESSION_BUS_ADDRESS": session_bus.address}
@@ -65,7 +71,7 @@ async def test_auto_on_wayland_picks_the_portal(
 
 
 async def test_auto_on_wayland_without_portal_falls_back_to_vad(
-    select: list[BackendSelection], session_bus: SessionBus, x_display: str
+    session_bus: SessionBus, x_display: str, select: list[BackendSelection]
 ) -> None:
     """No portal and no opt-in: voice activity decides, and the reason says how to opt in."""
     env = {**WAYLAND, "DBUS_SESSION_BUS_ADDRESS": session_bus.address, "DISPLAY": x_display}
@@ -79,7 +85,7 @@ async def test_auto_on_wayland_without_portal_falls_back_to_vad(
 
 
 async def test_auto_on_wayland_with_a_declined_portal_falls_back_to_vad(
-    select: list[BackendSelection], session_bus: SessionBus
+    session_bus: SessionBus, select: list[BackendSelection]
 ) -> None:
     """The user saying no in the portal dialog is a reason to fall back, reported as such."""
     async with PortalDouble(bind_response=1).running(session_bus.address):
@@ -91,7 +97,7 @@ async def test_auto_on_wayland_with_a_declined_portal_falls_back_to_vad(
 
 
 async def test_auto_on_wayland_with_opt_in_falls_back_to_the_hotkey(
-    select: list[BackendSelection], session_bus: SessionBus, x_display: str
+    session_bus: SessionBus, x_display: str, select: list[BackendSelection]
 ) -> None:
     """No portal, DIALTONE_PTT_WAYLAND_HOTKEY_FALLBACK=1: the X11 hotkey, with both reasons."""
     env = {**WAYLAND, **FALLBACK, "DBUS_SESSION_BUS_ADDRESS": session_bus.address}
@@ -106,7 +112,7 @@ async def test_auto_on_wayland_with_opt_in_falls_back_to_the_hotkey(
 
 
 async def test_auto_on_wayland_with_opt_in_but_nothing_works_falls_back_to_vad(
-    select: list[BackendSelection], session_bus: SessionBus
+    session_bus: SessionBus, select: list[BackendSelection]
 ) -> None:
     """No portal and no X display either: VAD, with the portal's and the hotkey's reasons."""
     env = {**WAYLAND, **FALLBACK, "DBUS_SESSION_BUS_ADDRESS": session_bus.address}
@@ -122,7 +128,7 @@ async def test_auto_on_wayland_with_opt_in_but_nothing_works_falls_back_to_vad(
 
 
 async def test_auto_on_x11_picks_the_hotkey(
-    select: list[BackendSelection], session_bus: SessionBus, portal: PortalDouble, x_display: str
+    session_bus: SessionBus, portal: PortalDouble, x_display: str, select: list[BackendSelection]
 ) -> None:
     """Outside Wayland the hotkey is first, even with a portal on the bus."""
     env = {"DISPLAY": x_display, "DBUS_SESSION_BUS_ADDRESS": session_bus.address}
@@ -132,9 +138,7 @@ async def test_auto_on_x11_picks_the_hotkey(
     assert portal.calls == []
 
 
-async def test_auto_without_any_display_falls_back_to_vad(
-    select: list[BackendSelection],
-) -> None:
+async def test_auto_without_any_display_falls_back_to_vad(select: list[BackendSelection]) -> None:
     """No Wayland and no X display (a console or SSH login): VAD."""
     selection = await _create(select, "auto", {})
     assert selection.kind is BackendKind.VAD
@@ -152,7 +156,7 @@ async def test_vad_is_no_backend(select: list[BackendSelection]) -> None:
 
 
 async def test_explicit_portal_failure_is_none_not_vad(
-    select: list[BackendSelection], session_bus: SessionBus
+    session_bus: SessionBus, select: list[BackendSelection]
 ) -> None:
     """An explicit choice that cannot start is ``none``: the mic must not silently open."""
     env = {"DBUS_SESSION_BUS_ADDRESS": session_bus.address}
@@ -162,7 +166,7 @@ async def test_explicit_portal_failure_is_none_not_vad(
 
 
 async def test_explicit_portal_works_outside_wayland(
-    select: list[BackendSelection], session_bus: SessionBus, portal: PortalDouble
+    session_bus: SessionBus, portal: PortalDouble, select: list[BackendSelection]
 ) -> None:
     """A portal on an X11 desktop can be asked for explicitly."""
     env = {"DISPLAY": ":99", "DBUS_SESSION_BUS_ADDRESS": session_bus.address}
@@ -172,7 +176,7 @@ async def test_explicit_portal_works_outside_wayland(
 
 
 async def test_explicit_hotkey_on_wayland_needs_the_opt_in(
-    select: list[BackendSelection], x_display: str
+    x_display: str, select: list[BackendSelection]
 ) -> None:
     """``hotkey`` on Wayland is refused without the variable and works with it."""
     refused = await _create(select, "hotkey", {**WAYLAND, "DISPLAY": x_display})

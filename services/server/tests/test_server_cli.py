@@ -14,8 +14,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from dialtone.server.config import ConfigError, config_for_args, load_config
 from dialtone.crypto import DeviceIdentity
+from dialtone.server.config import ConfigError, config_for_args, load_config
 from dialtone.server.testing import (
     ApiClient,
     ServerProcess,
@@ -72,8 +72,8 @@ def test_bad_configuration_exits_2_with_one_clear_line(tmp_path: Path) -> None:
 
 
 def test_flags_override_environment() -> None:
-    config = config_for_args(["--listen", "0.0.0.0:9000", "--log-format", "json"])
-    assert (config.listen_host, config.listen_port, config.log_format) == ("0.0.0.0", 9000, "json")
+    config = config_for_args(["--listen", "127.0.0.2:9000", "--log-format", "json"])
+    assert (config.listen_host, config.listen_port, config.log_format) == ("127.0.0.2", 9000, "json")
 
 
 def test_tls_both_given_is_accepted(tmp_path: Path) -> None:

@@ -165,9 +165,7 @@ async def test_invites_need_the_admin_token_or_an_admin_session(
     assert admin is not None
     user = await register_user(api, admin)
     for token, status in ((None, 401), ("not-the-admin-token-" + "x" * 20, 401), (user.token, 403)):
-        code, _ = await api.raw(
-            "POST", "/v1/invites", body=http.InviteCreateRequest(), token=token
-        )
+        code, _ = await api.raw("POST", "/v1/invites", body=http.InviteCreateRequest(), token=token)
         assert code == status
         code, _ = await api.raw("GET", "/v1/invites", token=token)
         assert code == status
@@ -305,9 +303,7 @@ async def test_sessions_expire(api: ApiClient, start_server: StartServer) -> Non
     assert (await api.raw("GET", "/v1/devices", token=alice.token))[0] == 401
 
 
-async def test_sessions_survive_a_server_restart(
-    api: ApiClient, start_server: StartServer
-) -> None:
+async def test_sessions_survive_a_server_restart(api: ApiClient, start_server: StartServer) -> None:
     first = await start_server()
     client = ApiClient(api.session, first.base_url)
     admin = first.config.admin_token

@@ -84,8 +84,8 @@ def private_session_bus() -> Iterator[SessionBus]:
     """Run a private ``dbus-daemon`` session bus for the duration of the ``with`` block.
 
     The daemon runs in the foreground as our child (``--nofork``) rather than with ``--fork``:
-    a forked daemon is re-parented to PID 1, which in a container may never reap it, leaving a
-    zombie per test. Its socket lives in a short private directory (Unix socket paths are
+    a forked daemon is re-parented to PID 1, which in a container may be slow to reap it (a
+    zombie was seen here), and we could not wait for it. Its socket lives in a short private directory (Unix socket paths are
     limited to 108 bytes, which pytest's ``tmp_path`` can exceed).
 
     Yields:
