@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -34,6 +36,21 @@ def test_b64url_round_trips_without_padding(data: bytes) -> None:
 def test_b64url_decode_refuses_non_canonical_text(text: str) -> None:
     with pytest.raises(ValueError, match="base64url"):
         b64url_decode(text)
+
+
+B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@given(st.text(alphabet=B64URL_ALPHABET, max_size=12).filter(lambda t: len(t) % 4 != 1))
+def test_b64url_decode_accepts_exactly_the_canonical_texts(text: str) -> None:
+    padded = text + "=" * (-len(text) % 4)
+    canonical = b64url_encode(base64.urlsafe_b64decode(padded)) == text
+    try:
+        b64url_decode(text)
+    except ValueError:
+        assert not canonical
+    else:
+        assert canonical
 
 
 def test_b64url_decode_checks_length_when_asked() -> None:

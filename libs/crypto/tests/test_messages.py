@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dialtone.crypto import (
+    NAME_MESSAGE_ID,
     ChannelKey,
     DecryptionError,
     DeviceIdentity,
@@ -39,7 +40,7 @@ ALICE = DeviceIdentity.generate(rng=DeterministicRandom(b"alice"))
 BOB = DeviceIdentity.generate(rng=DeterministicRandom(b"bob"))
 SECRET = bytes(range(32))
 KEY = ChannelKey("general", 1, SECRET)
-DIRECTORY_KEY = ChannelKey(Scope.directory(), 3, bytes(range(32, 64)))
+DIRECTORY_KEY = ChannelKey(Scope.directory("alice-user"), 3, bytes(range(32, 64)))
 
 utf8_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=300)
 
@@ -78,7 +79,7 @@ def test_channel_and_profile_names_round_trip(name: str) -> None:
     profile = seal_profile_name(ALICE, DIRECTORY_KEY, name)
     opened = open_message(profile, key=DIRECTORY_KEY, sender=ALICE.public_bundle)
     assert opened.profile_name == name
-    assert opened.scope == Scope.directory()
+    assert opened.scope == Scope.directory("alice-user")
 
 
 @given(body=utf8_text)
@@ -91,8 +92,14 @@ def test_sealed_messages_round_trip_through_json(body: str) -> None:
 
 def test_directory_messages_round_trip_through_json() -> None:
     sealed = seal_profile_name(ALICE, DIRECTORY_KEY, "Alice")
-    assert sealed.to_dict()["channel_id"] is None
+    assert sealed.to_dict()["scope"] == {"kind": "directory", "id": "alice-user"}
     assert SealedMessage.from_dict(sealed.to_dict()) == sealed
+
+
+def test_name_updates_use_the_fixed_name_message_id_unless_given_one() -> None:
+    assert seal_channel_name(ALICE, KEY, "n").message_id == NAME_MESSAGE_ID
+    assert seal_profile_name(ALICE, DIRECTORY_KEY, "n").message_id == NAME_MESSAGE_ID
+    assert seal_channel_name(ALICE, KEY, "n", message_id="rename-7").message_id == "rename-7"
 
 
 def test_a_caller_chosen_message_id_is_used_and_checked() -> None:
@@ -108,6 +115,17 @@ def test_randomness_comes_from_the_injected_source() -> None:
     assert rng.exhausted
     assert sealed.message_id == "AAECAwQFBgcICQoLDA0ODw"
     assert sealed.fields[Purpose.MESSAGE_BODY][1:13] == bytes(range(12))
+
+
+def test_sealed_messages_are_immutable() -> None:
+    sealed = seal_message(ALICE, KEY, "hi")
+    with pytest.raises(TypeError):
+        sealed.fields[Purpose.SENDER_NAME] = b"x"  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        sealed.epoch = 2  # type: ignore[misc]
+    parsed = SealedMessage.from_dict(sealed.to_dict())
+    with pytest.raises(TypeError):
+        parsed.fields[Purpose.SENDER_NAME] = b"x"  # type: ignore[index]
 
 
 def test_each_seal_uses_a_fresh_nonce() -> None:
@@ -285,7 +303,7 @@ CONTEXT_ARGS = (KEY.scope, KEY.epoch, "m-1", ALICE.device_id)
         (Purpose.CHANNEL_NAME, CONTEXT_ARGS),
         (Purpose.MESSAGE_BODY, (KEY.scope, 1, "m-2", ALICE.device_id)),
         (Purpose.MESSAGE_BODY, (KEY.scope, 1, "m-1", BOB.device_id)),
-        (Purpose.MESSAGE_BODY, (Scope.directory(), 1, "m-1", ALICE.device_id)),
+        (Purpose.MESSAGE_BODY, (Scope.directory("general"), 1, "m-1", ALICE.device_id)),
     ],
     ids=[
         "wrong-channel",
@@ -434,9 +452,19 @@ def test_seal_fields_checks_types(args: tuple[object, object, Mapping[object, ob
         ({"version": True}, "version"),
         ({"extra": 1}, "keys"),
         ({"fields": {"attachment": "AQ"}}, "unknown field"),
+        ({"scope": {"kind": "group", "id": "x"}}, "scope"),
+        ({"scope": "general"}, "scope"),
         ({"signature": "AAAA"}, "64 bytes"),
     ],
-    ids=["version-2", "version-bool", "unknown-key", "unknown-field", "short-signature"],
+    ids=[
+        "version-2",
+        "version-bool",
+        "unknown-key",
+        "unknown-field",
+        "unknown-scope-kind",
+        "scope-not-an-object",
+        "short-signature",
+    ],
 )
 def test_malformed_json_messages_are_refused(change: dict[str, object], match: str) -> None:
     data = seal_message(ALICE, KEY, "hi").to_dict() | change

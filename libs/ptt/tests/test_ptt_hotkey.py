@@ -89,6 +89,16 @@ async def test_the_combination_counts_in_any_order(x_display: str) -> None:
     assert await _rest(events) == []
 
 
+async def test_auto_repeat_while_held_is_one_press(x_display: str) -> None:
+    """Holding a key past the X server's auto-repeat delay repeats its press: still one event."""
+    backend = HotkeyBackend(env={"DISPLAY": x_display}, key="f9")
+    await backend.start()
+    events = backend.events()
+    await _xdotool(x_display, "keydown", "F9", "sleep", "1.2", "keyup", "F9")
+    await backend.stop()
+    assert [event.pressed for event in await _rest(events)] == [True, False]
+
+
 async def test_stop_while_held_delivers_a_release(x_display: str) -> None:
     """The consumer is never left transmitting because the backend stopped."""
     backend = HotkeyBackend(env={"DISPLAY": x_display}, key="f9")
@@ -186,7 +196,8 @@ def test_pynput_import_failure_becomes_a_reason() -> None:
     )
     result = subprocess.run(
         [sys.executable, "-c", script],
-        env={**os.environ, "DISPLAY": gone},
+        # PYTHONPATH: the child must import what this process imports (also inside a PEX).
+        env={**os.environ, "DISPLAY": gone, "PYTHONPATH": os.pathsep.join(sys.path)},
         capture_output=True,
         text=True,
         timeout=60,

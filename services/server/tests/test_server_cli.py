@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import ipaddress
 import json
+import logging
 import os
 import signal
+import ssl
 import stat
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from dialtone.crypto import DeviceIdentity
-from dialtone.server.config import ConfigError, config_for_args, load_config
+from dialtone.server.config import ConfigError, ServerConfig, config_for_args, load_config
+from dialtone.server.logs import configure_logging
 from dialtone.server.testing import (
     ApiClient,
     ServerProcess,
+    config_env,
     device_keys,
     free_port,
     register_user,
@@ -73,7 +84,11 @@ def test_bad_configuration_exits_2_with_one_clear_line(tmp_path: Path) -> None:
 
 def test_flags_override_environment() -> None:
     config = config_for_args(["--listen", "127.0.0.2:9000", "--log-format", "json"])
-    assert (config.listen_host, config.listen_port, config.log_format) == ("127.0.0.2", 9000, "json")
+    assert (config.listen_host, config.listen_port, config.log_format) == (
+        "127.0.0.2",
+        9000,
+        "json",
+    )
 
 
 def test_tls_both_given_is_accepted(tmp_path: Path) -> None:
@@ -193,3 +208,80 @@ async def test_fresh_machine_embedded_default(tmp_path: Path) -> None:
 def _secret(path: Path, name: str) -> str:
     value: str = json.loads(path.read_text())[name]
     return value
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_server_terminates_tls_itself(tmp_path: Path, server_config: ServerConfig) -> None:
+    cert, key = _self_signed(tmp_path)
+    port = free_port()
+    process = ServerProcess(
+        env={
+            **config_env(server_config),
+            "DIALTONE_TLS_CERT": str(cert),
+            "DIALTONE_TLS_KEY": str(key),
+        },
+        port=port,
+        log_path=tmp_path / "tls.log",
+    )
+    process.start()
+    try:
+        context = ssl.create_default_context(cafile=str(cert))
+        deadline = asyncio.get_running_loop().time() + 60
+        async with aiohttp.ClientSession() as session:
+            while True:
+                try:
+                    async with session.get(
+                        f"https://127.0.0.1:{port}/v1/health", ssl=context
+                    ) as response:
+                        assert response.status == 200
+                        break
+                except aiohttp.ClientConnectorError:
+                    assert asyncio.get_running_loop().time() < deadline, process.log()
+                    await asyncio.sleep(0.1)
+            # Plain HTTP on the TLS port does not work.
+            with pytest.raises(aiohttp.ClientError):
+                async with session.get(f"http://127.0.0.1:{port}/v1/health") as response:
+                    await response.read()
+    finally:
+        process.terminate()
+
+
+def test_json_log_format_writes_one_object_per_line() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", "json", stream)
+    try:
+        logging.getLogger("dialtone.server.test").info("hello %s", "world")
+    finally:
+        configure_logging("WARNING", "text", sys.stderr)
+    entry = json.loads(stream.getvalue().strip())
+    assert entry["message"] == "hello world"
+    assert entry["level"] == "INFO"

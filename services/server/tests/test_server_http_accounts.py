@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import subprocess
+import sys
 
 import pytest
 
@@ -338,3 +341,46 @@ async def test_lookup_by_username_and_user_devices(api: ApiClient, server: Runni
         "POST", "/v1/users/lookup", body=http.UserLookupRequest(username="ghost"), token=bob.token
     )
     assert status == 404
+
+
+async def test_an_admin_session_manages_invites_after_cli_grant(
+    api: ApiClient, server: RunningServer
+) -> None:
+    admin = server.config.admin_token
+    pepper = server.config.username_pepper
+    assert admin is not None
+    assert pepper is not None
+    alice = await register_user(api, admin, username="Grace")
+    assert (await api.raw("GET", "/v1/invites", token=alice.token))[0] == 403
+    env = {
+        **os.environ,
+        "DIALTONE_DB_URL": server.config.db_url or "",
+        "DIALTONE_USERNAME_PEPPER": pepper.decode(),
+    }
+    granted = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "dialtone.server", "admin", "grant", "grace"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert granted.returncode == 0, granted.stderr
+    assert alice.user_id in granted.stdout
+    created = await api.call(
+        "POST",
+        "/v1/invites",
+        http.InviteCreateResponse,
+        body=http.InviteCreateRequest(ttl_seconds=600),
+        token=alice.token,
+    )
+    assert created.invite.created_by == alice.user_id
+    login = await api.call(
+        "POST",
+        "/v1/login",
+        http.AuthResponse,
+        body=http.LoginRequest(
+            username="grace", password=alice.password, device_id=alice.device.device_id
+        ),
+    )
+    assert login.is_admin

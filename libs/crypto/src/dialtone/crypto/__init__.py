@@ -24,9 +24,16 @@ missing key or bundle `MissingKeyError`. Server-side account helpers live in
 from dialtone.crypto.encoding import MAX_ID_LENGTH, RandomSource, b64url_decode, b64url_encode
 from dialtone.crypto.envelopes import Envelope, make_envelope, open_envelope
 from dialtone.crypto.errors import CryptoError, DecryptionError, InvalidSignature, MissingKeyError
-from dialtone.crypto.identity import FORMAT_VERSION, DeviceIdentity, PublicBundle
+from dialtone.crypto.identity import (
+    FORMAT_VERSION,
+    DeviceIdentity,
+    PublicBundle,
+    approve_device,
+    verify_device_approval,
+)
 from dialtone.crypto.keys import EPOCH_MESSAGE_LIMIT, MAX_EPOCH, ChannelKey, Scope, ScopeKind
 from dialtone.crypto.messages import (
+    NAME_MESSAGE_ID,
     OpenedMessage,
     Purpose,
     SealedMessage,
@@ -48,6 +55,7 @@ __all__ = [
     "MAX_EPOCH",
     "MAX_ID_LENGTH",
     "MAX_PLAINTEXT",
+    "NAME_MESSAGE_ID",
     "ChannelKey",
     "CryptoError",
     "DecryptionError",
@@ -63,6 +71,7 @@ __all__ = [
     "ScopeKind",
     "SealedMessage",
     "__version__",
+    "approve_device",
     "b64url_decode",
     "b64url_encode",
     "fingerprint",
@@ -75,4 +84,5 @@ __all__ = [
     "seal_fields",
     "seal_message",
     "seal_profile_name",
+    "verify_device_approval",
 ]

@@ -7,10 +7,8 @@ non-canonical trailing bits are all rejected, so every value has exactly one tex
 
 from __future__ import annotations
 
-import base64
 import binascii
 import os
-import re
 from collections.abc import Callable
 
 __all__ = [
@@ -32,7 +30,11 @@ default_random: RandomSource = os.urandom
 #: Longest identifier (channel id, message id, device id), in bytes.
 MAX_ID_LENGTH = 128
 
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+# The last character of a text whose length is 2 or 3 mod 4 carries 4 or 2 unused bits; in the
+# canonical form they are zero, which leaves these characters.
+_CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
 
 
 def b64url_encode(data: bytes) -> str:
@@ -49,7 +51,8 @@ def b64url_encode(data: bytes) -> str:
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError(f"expected bytes, got {type(data).__name__}")
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    encoded = binascii.b2a_base64(data, newline=False).rstrip(b"=")
+    return encoded.translate(_TO_URLSAFE).decode("ascii")
 
 
 def b64url_decode(text: str, *, length: int | None = None) -> bytes:
@@ -68,13 +71,17 @@ def b64url_decode(text: str, *, length: int | None = None) -> bytes:
     """
     if not isinstance(text, str):
         raise TypeError(f"expected str, got {type(text).__name__}")
-    if len(text) % 4 == 1 or not _B64URL.fullmatch(text):
+    # "+", "/" and "=" would survive the translation below; strict mode refuses everything else
+    # outside the alphabet.
+    if len(text) % 4 == 1 or "+" in text or "/" in text or "=" in text or not text.isascii():
         raise ValueError("not unpadded base64url")
+    padded = (text + "=" * (-len(text) % 4)).encode("ascii").translate(_FROM_URLSAFE)
     try:
-        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except binascii.Error as exc:  # pragma: no cover - the regex above admits only valid input
-        raise ValueError("not unpadded base64url") from exc
-    if b64url_encode(data) != text:
+        data = binascii.a2b_base64(padded, strict_mode=True)
+    except binascii.Error:
+        raise ValueError("not unpadded base64url") from None
+    tail = len(text) % 4
+    if tail and text[-1] not in _CANONICAL_LAST[tail]:
         raise ValueError("non-canonical base64url (stray trailing bits)")
     if length is not None and len(data) != length:
         raise ValueError(f"expected {length} bytes, got {len(data)}")

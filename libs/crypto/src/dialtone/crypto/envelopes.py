@@ -37,6 +37,7 @@ from dialtone.crypto.primitives import (
 
 __all__ = [
     "ENVELOPE_CIPHERTEXT_LENGTH",
+    "SEALED_KEY_LENGTH",
     "Envelope",
     "envelope_header",
     "make_envelope",
@@ -45,6 +46,8 @@ __all__ = [
 
 #: Length of the sealed channel key: 32 key bytes and a 16-byte tag.
 ENVELOPE_CIPHERTEXT_LENGTH: Final = AEAD_KEY_LENGTH + AEAD_TAG_LENGTH
+#: Length of `Envelope.sealed_key`: the ephemeral public key and the ciphertext.
+SEALED_KEY_LENGTH: Final = X25519_KEY_LENGTH + ENVELOPE_CIPHERTEXT_LENGTH
 
 _KEY_LABEL: Final = b"dialtone/v1/envelope-key\x00"
 _AD_LABEL: Final = b"dialtone/v1/envelope\x00"
@@ -52,7 +55,7 @@ _SIGNATURE_LABEL: Final = b"dialtone/v1/envelope-sig\x00"
 _ENVELOPE_KEYS: Final = frozenset(
     {
         "version",
-        "channel_id",
+        "scope",
         "epoch",
         "sender_device_id",
         "recipient_device_id",
@@ -136,6 +139,41 @@ class Envelope:
         """The bytes the sender signs: label || header || ciphertext."""
         return _SIGNATURE_LABEL + self.header + self.ciphertext
 
+    @property
+    def sealed_key(self) -> bytes:
+        """ephemeral public key (32) || ciphertext (48): the part of an envelope that is neither
+        addressing (readable ids, scope, epoch) nor the signature."""
+        return self.ephemeral_public + self.ciphertext
+
+    @classmethod
+    def from_sealed_key(
+        cls,
+        scope: Scope,
+        epoch: int,
+        sender_device_id: str,
+        recipient_device_id: str,
+        sealed_key: bytes,
+        signature: bytes,
+    ) -> Envelope:
+        """Rebuild an envelope carried as separate fields (as dialtone-wire carries it).
+
+        Raises:
+            TypeError, ValueError: As the constructor; `sealed_key` must be 80 bytes.
+        """
+        if not isinstance(sealed_key, bytes):
+            raise TypeError("sealed_key must be bytes")
+        if len(sealed_key) != SEALED_KEY_LENGTH:
+            raise ValueError(f"sealed_key must be {SEALED_KEY_LENGTH} bytes")
+        return cls(
+            scope,
+            epoch,
+            sender_device_id,
+            recipient_device_id,
+            sealed_key[:X25519_KEY_LENGTH],
+            sealed_key[X25519_KEY_LENGTH:],
+            signature,
+        )
+
     def to_bytes(self) -> bytes:
         """Binary form: header || ciphertext (48) || signature (64)."""
         return self.header + self.ciphertext + self.signature
@@ -180,12 +218,12 @@ class Envelope:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: `version`, `channel_id` (None: the directory), `epoch`,
+        """The JSON form: `version`, `scope` (see `Scope.to_dict`), `epoch`,
         `sender_device_id`, `recipient_device_id`, and base64url `ephemeral`, `ciphertext`,
         `signature`."""
         return {
             "version": FORMAT_VERSION,
-            "channel_id": self.scope.channel_id,
+            "scope": self.scope.to_dict(),
             "epoch": self.epoch,
             "sender_device_id": self.sender_device_id,
             "recipient_device_id": self.recipient_device_id,
@@ -208,9 +246,8 @@ class Envelope:
             raise ValueError(f"an envelope has exactly the keys {sorted(_ENVELOPE_KEYS)}")
         if data["version"] != FORMAT_VERSION or isinstance(data["version"], bool):
             raise ValueError(f"unsupported envelope version {data['version']!r}")
-        channel_id = data["channel_id"]
         return cls(
-            Scope.directory() if channel_id is None else Scope.channel(channel_id),
+            Scope.from_dict(data["scope"]),
             data["epoch"],
             data["sender_device_id"],
             data["recipient_device_id"],

@@ -10,10 +10,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
-from dialtone.crypto.encoding import RandomSource, b64url_decode, b64url_encode, default_random
+from dialtone.crypto.encoding import (
+    RandomSource,
+    b64url_decode,
+    b64url_encode,
+    check_id,
+    default_random,
+)
 from dialtone.crypto.primitives import (
     ED25519_PUBLIC_LENGTH,
     ED25519_SEED_LENGTH,
@@ -29,9 +36,12 @@ __all__ = [
     "FORMAT_VERSION",
     "DeviceIdentity",
     "PublicBundle",
+    "approve_device",
     "bundle_signing_input",
     "derive_device_id",
     "derive_fingerprint",
+    "device_approval_input",
+    "verify_device_approval",
 ]
 
 #: The protocol's format version, the first byte of every versioned structure.
@@ -40,6 +50,7 @@ FORMAT_VERSION: Final = 1
 _BUNDLE_LABEL = b"dialtone/v1/device\x00"
 _DEVICE_ID_LABEL = b"dialtone/v1/device-id\x00"
 _FINGERPRINT_LABEL = b"dialtone/v1/fingerprint\x00"
+_APPROVAL_LABEL = b"dialtone/v1/device-approval\x00"
 _DEVICE_ID_BYTES = 16
 _FINGERPRINT_BYTES = 20
 _BUNDLE_KEYS = frozenset({"device_id", "ed25519", "x25519", "signature"})
@@ -51,9 +62,13 @@ def bundle_signing_input(ed25519_public: bytes, x25519_public: bytes) -> bytes:
 
 
 def derive_device_id(ed25519_public: bytes, x25519_public: bytes) -> str:
-    """The device id: base64url of the first 16 bytes of SHA-256(label || Ed25519 || X25519)."""
+    """The device id: a lowercase RFC 9562 version-8 UUID made of the first 16 bytes of
+    SHA-256(label || Ed25519 || X25519), with the version and variant bits set (122 hash bits)."""
     digest = hashlib.sha256(_DEVICE_ID_LABEL + ed25519_public + x25519_public).digest()
-    return b64url_encode(digest[:_DEVICE_ID_BYTES])
+    raw = bytearray(digest[:_DEVICE_ID_BYTES])
+    raw[6] = (raw[6] & 0x0F) | 0x80  # version 8
+    raw[8] = (raw[8] & 0x3F) | 0x80  # variant 0b10
+    return str(uuid.UUID(bytes=bytes(raw)))
 
 
 def derive_fingerprint(ed25519_public: bytes, x25519_public: bytes) -> str:
@@ -240,3 +255,61 @@ class DeviceIdentity:
     def __repr__(self) -> str:
         # Never show private key material.
         return f"DeviceIdentity(device_id={self.device_id!r})"
+
+
+def device_approval_input(user_id: str, device: PublicBundle) -> bytes:
+    """The bytes an existing device signs to vouch that `device` belongs to user `user_id`:
+    label || version || lp(user id) || lp(device id) || Ed25519 key || X25519 key.
+
+    Raises:
+        TypeError, ValueError: `user_id` breaks the identifier rules, or `device` is no bundle.
+    """
+    if not isinstance(device, PublicBundle):
+        raise TypeError("device must be a PublicBundle")
+    uid = check_id(user_id, "user id")
+    did = device.device_id.encode("ascii")
+    return b"".join(
+        (
+            _APPROVAL_LABEL,
+            bytes((FORMAT_VERSION, len(uid))),
+            uid,
+            bytes((len(did),)),
+            did,
+            device.ed25519_public,
+            device.x25519_public,
+        )
+    )
+
+
+def approve_device(approver: DeviceIdentity, user_id: str, device: PublicBundle) -> bytes:
+    """Sign, with one of a user's devices, that another device is theirs too (device approval).
+
+    Args:
+        approver: The user's existing device.
+        user_id: The user's id.
+        device: The new device's public bundle.
+
+    Returns:
+        The 64-byte Ed25519 signature over `device_approval_input(user_id, device)`.
+    """
+    if not isinstance(approver, DeviceIdentity):
+        raise TypeError("approver must be a DeviceIdentity")
+    return approver.signing_key.sign(device_approval_input(user_id, device))
+
+
+def verify_device_approval(
+    approver: PublicBundle, user_id: str, device: PublicBundle, signature: bytes
+) -> None:
+    """Check a device approval made by `approve_device`.
+
+    Raises:
+        TypeError: An argument has the wrong type.
+        InvalidSignature: The approval does not verify under the approver's key.
+    """
+    if not isinstance(approver, PublicBundle):
+        raise TypeError("approver must be a PublicBundle")
+    if not isinstance(signature, bytes):
+        raise TypeError("signature must be bytes")
+    approver.verify_key.verify(
+        signature, device_approval_input(user_id, device), what="device approval"
+    )

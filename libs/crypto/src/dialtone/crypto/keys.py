@@ -10,7 +10,9 @@ docs/protocol-crypto.md, "Key epochs".
 from __future__ import annotations
 
 import enum
+import functools
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -36,48 +38,49 @@ EPOCH_MESSAGE_LIMIT: Final = 2**24
 
 
 class ScopeKind(enum.IntEnum):
-    """What a key protects: one channel, or the server's user directory (profile names)."""
+    """What a key protects: one channel, or one user's directory entry (their profile name)."""
 
     CHANNEL = 1
     DIRECTORY = 2
 
 
+_JSON_KINDS: Final = {ScopeKind.CHANNEL: "channel", ScopeKind.DIRECTORY: "directory"}
+_KINDS_BY_JSON: Final = {name: kind for kind, name in _JSON_KINDS.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """A channel (by its id) or the directory. Immutable, hashable, compared by value.
+    """A channel, by its id, or a user's directory entry, by the owner's user id. Immutable,
+    hashable, compared by value.
 
-    Build one with `Scope.channel(channel_id)` or `Scope.directory()`.
+    Build one with `Scope.channel(channel_id)` or `Scope.directory(owner_user_id)`.
 
     Raises:
         TypeError: `kind` is not a `ScopeKind` or `id` is not a str.
-        ValueError: A channel id breaks the identifier rules, or the directory was given an id.
+        ValueError: `id` breaks the identifier rules.
     """
 
     kind: ScopeKind
-    id: str = ""
+    id: str
     encoded: bytes = field(init=False, repr=False, compare=False)
     """Wire form: kind (1 byte) || id length (1 byte) || id (ASCII)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, ScopeKind):
             raise TypeError("kind must be a ScopeKind")
-        if self.kind is ScopeKind.CHANNEL:
-            raw = check_id(self.id, "channel id")
-        elif self.id != "":
-            raise ValueError("the directory scope has no id")
-        else:
-            raw = b""
+        what = "channel id" if self.kind is ScopeKind.CHANNEL else "directory owner id"
+        raw = check_id(self.id, what)
         object.__setattr__(self, "encoded", bytes((self.kind, len(raw))) + raw)
 
     @classmethod
     def channel(cls, channel_id: str) -> Scope:
         """The scope of one channel."""
-        return cls(ScopeKind.CHANNEL, channel_id)
+        return _cached_scope(ScopeKind.CHANNEL, channel_id)
 
     @classmethod
-    def directory(cls) -> Scope:
-        """The scope of the server's directory."""
-        return _DIRECTORY
+    def directory(cls, owner_id: str) -> Scope:
+        """The scope of one user's directory entry (sealed under that user's directory key)."""
+        return _cached_scope(ScopeKind.DIRECTORY, owner_id)
 
     @classmethod
     def coerce(cls, value: Scope | str) -> Scope:
@@ -88,13 +91,30 @@ class Scope:
             return cls.channel(value)
         raise TypeError(f"expected a Scope or a channel id str, got {type(value).__name__}")
 
-    @property
-    def channel_id(self) -> str | None:
-        """The channel id, or None for the directory."""
-        return self.id if self.kind is ScopeKind.CHANNEL else None
+    def to_dict(self) -> dict[str, str]:
+        """The JSON form: ``{"kind": "channel" | "directory", "id": str}``."""
+        return {"kind": _JSON_KINDS[self.kind], "id": self.id}
+
+    @classmethod
+    def from_dict(cls, data: object) -> Scope:
+        """Parse the JSON form made by `to_dict`.
+
+        Raises:
+            TypeError: `data` is not a mapping, or the id is not a str.
+            ValueError: Other keys, an unknown kind, or a malformed id.
+        """
+        if not isinstance(data, Mapping):
+            raise TypeError("a scope must be a mapping")
+        if set(data) != {"kind", "id"} or data["kind"] not in _KINDS_BY_JSON:
+            raise ValueError('a scope is {"kind": "channel" | "directory", "id": str}')
+        return _cached_scope(_KINDS_BY_JSON[data["kind"]], data["id"])
 
 
-_DIRECTORY = Scope(ScopeKind.DIRECTORY)
+@functools.lru_cache(maxsize=4096)
+def _cached_scope(kind: ScopeKind, scope_id: str) -> Scope:
+    # Scopes are immutable and every parsed message names one: reuse them instead of rebuilding
+    # and re-checking the same few ids on every receive.
+    return Scope(kind, scope_id)
 
 
 def check_epoch(epoch: object) -> int:
@@ -115,7 +135,7 @@ class ChannelKey:
     """The symmetric key of one scope (a channel or the directory) at one epoch.
 
     Args:
-        scope: The channel (a `Scope` or a channel id) or `Scope.directory()`.
+        scope: The channel (a `Scope` or a channel id) or a `Scope.directory(owner_id)`.
         epoch: The key epoch, 0..2^32-1.
         secret: The 32 random key bytes.
 

@@ -10,11 +10,11 @@ signs the whole message with Ed25519. Layouts are in docs/protocol-crypto.md.
 
 from __future__ import annotations
 
-import binascii
 import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Final
 
 from dialtone.crypto.encoding import (
@@ -36,6 +36,7 @@ from dialtone.crypto.primitives import (
 
 __all__ = [
     "MESSAGE_ID_BYTES",
+    "NAME_MESSAGE_ID",
     "SEALED_FIELD_OVERHEAD",
     "OpenedMessage",
     "Purpose",
@@ -82,10 +83,12 @@ _PURPOSES_BY_SCOPE: Final = {
 
 #: Random bytes in a message id made by `new_message_id` (shown as 22 base64url characters).
 MESSAGE_ID_BYTES: Final = 16
+#: The message id that channel-name and profile-name updates use by default: those updates travel
+#: without an id of their own (their scope, epoch, purpose and sender still bind them).
+NAME_MESSAGE_ID: Final = "name"
 #: Bytes a sealed field adds to its padded plaintext: version, nonce, tag.
 SEALED_FIELD_OVERHEAD: Final = 1 + AEAD_NONCE_LENGTH + AEAD_TAG_LENGTH
 
-_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
 _VERSION_BYTE: Final = bytes((FORMAT_VERSION,))
 _FIELD_LABEL: Final = b"dialtone/v1/field\x00"
 _MESSAGE_LABEL: Final = b"dialtone/v1/message\x00"
@@ -97,14 +100,13 @@ _AD_PREFIX: Final = {
 }
 _MESSAGE_PREFIX: Final = _MESSAGE_LABEL + _VERSION_BYTE
 _MESSAGE_KEYS: Final = frozenset(
-    {"version", "channel_id", "epoch", "message_id", "sender_device_id", "fields", "signature"}
+    {"version", "scope", "epoch", "message_id", "sender_device_id", "fields", "signature"}
 )
 
 
 def new_message_id(rng: RandomSource = default_random) -> str:
     """A fresh client-generated message id: 16 random bytes in base64url (22 characters)."""
-    text = binascii.b2a_base64(rng(MESSAGE_ID_BYTES), newline=False)[:22]
-    return text.translate(_URLSAFE).decode("ascii")
+    return b64url_encode(rng(MESSAGE_ID_BYTES))
 
 
 def encode_context(scope: Scope, epoch: int, message_id: str, sender_device_id: str) -> bytes:
@@ -220,7 +222,7 @@ class SealedMessage:
     message_id: str
     sender_device_id: str
     fields: Mapping[Purpose, bytes]
-    """Sealed fields by purpose."""
+    """Sealed fields by purpose (read-only)."""
     signature: bytes
     context: bytes = field(init=False, repr=False, compare=False)
     """`encode_context(...)` of this message."""
@@ -238,7 +240,7 @@ class SealedMessage:
         _check_purposes(self.scope, self.fields)
         for purpose, sealed in self.fields.items():
             _check_sealed_field(purpose, sealed)
-        object.__setattr__(self, "fields", dict(self.fields))
+        object.__setattr__(self, "fields", MappingProxyType(dict(self.fields)))
         if not isinstance(self.signature, bytes):
             raise TypeError("signature must be bytes")
         if len(self.signature) != ED25519_SIGNATURE_LENGTH:
@@ -262,7 +264,7 @@ class SealedMessage:
         _set_epoch(message, epoch)
         _set_message_id(message, message_id)
         _set_sender_device_id(message, sender_device_id)
-        _set_fields(message, fields)
+        _set_fields(message, MappingProxyType(fields))
         _set_signature(message, signature)
         _set_context(message, context)
         return message
@@ -274,13 +276,13 @@ class SealedMessage:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form.
 
-        `{"version": 1, "channel_id": str | None (None: the directory), "epoch": int,
+        `{"version": 1, "scope": {"kind": "channel" | "directory", "id": str}, "epoch": int,
         "message_id": str, "sender_device_id": str, "fields": {wire name: base64url},
         "signature": base64url}`.
         """
         return {
             "version": FORMAT_VERSION,
-            "channel_id": self.scope.channel_id,
+            "scope": self.scope.to_dict(),
             "epoch": self.epoch,
             "message_id": self.message_id,
             "sender_device_id": self.sender_device_id,
@@ -305,8 +307,7 @@ class SealedMessage:
             raise ValueError(f"a sealed message has exactly the keys {sorted(_MESSAGE_KEYS)}")
         if data["version"] != FORMAT_VERSION or isinstance(data["version"], bool):
             raise ValueError(f"unsupported sealed message version {data['version']!r}")
-        channel_id = data["channel_id"]
-        scope = Scope.directory() if channel_id is None else Scope.channel(channel_id)
+        scope = Scope.from_dict(data["scope"])
         raw_fields = data["fields"]
         if not isinstance(raw_fields, Mapping):
             raise TypeError("fields must be a mapping")
@@ -451,10 +452,13 @@ def seal_channel_name(
     key: ChannelKey,
     name: str,
     *,
-    message_id: str | None = None,
+    message_id: str = NAME_MESSAGE_ID,
     rng: RandomSource = default_random,
 ) -> SealedMessage:
-    """Seal and sign a channel's name under that channel's key (see `seal_fields`)."""
+    """Seal and sign a channel's name under that channel's key (see `seal_fields`).
+
+    The message id defaults to `NAME_MESSAGE_ID`; open with the same id.
+    """
     return seal_fields(identity, key, {Purpose.CHANNEL_NAME: name}, message_id=message_id, rng=rng)
 
 
@@ -463,10 +467,14 @@ def seal_profile_name(
     directory_key: ChannelKey,
     name: str,
     *,
-    message_id: str | None = None,
+    message_id: str = NAME_MESSAGE_ID,
     rng: RandomSource = default_random,
 ) -> SealedMessage:
-    """Seal and sign a user's profile display name under the directory key (see `seal_fields`)."""
+    """Seal and sign a user's profile display name under their directory key, whose scope is
+    `Scope.directory(owner_user_id)` (see `seal_fields`).
+
+    The message id defaults to `NAME_MESSAGE_ID`; open with the same id.
+    """
     return seal_fields(
         identity, directory_key, {Purpose.PROFILE_NAME: name}, message_id=message_id, rng=rng
     )

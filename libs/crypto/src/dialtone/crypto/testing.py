@@ -17,7 +17,12 @@ from typing import Any
 from dialtone.crypto import accounts
 from dialtone.crypto.encoding import b64url_encode
 from dialtone.crypto.envelopes import _AD_LABEL, _KEY_LABEL, envelope_header, make_envelope
-from dialtone.crypto.identity import DeviceIdentity, bundle_signing_input
+from dialtone.crypto.identity import (
+    DeviceIdentity,
+    approve_device,
+    bundle_signing_input,
+    device_approval_input,
+)
 from dialtone.crypto.keys import ChannelKey, Scope
 from dialtone.crypto.messages import (
     Purpose,
@@ -31,6 +36,9 @@ from dialtone.crypto.primitives import ExchangeKey, SigningKey, hkdf_sha256
 from dialtone.crypto.verification import safety_number, safety_number_half
 
 __all__ = ["DeterministicRandom", "ScriptedRandom", "build_protocol_vectors"]
+
+VECTOR_CHANNEL_ID = "6f1c2a44-0b57-4c8e-9d2a-5e7f3b1a9c60"
+VECTOR_ALICE_USER_ID = "0a11ce00-7e57-4d0e-8a11-ce0000000001"
 
 
 class DeterministicRandom:
@@ -123,8 +131,9 @@ def build_protocol_vectors() -> dict[str, Any]:
     """Every deterministic vector of the protocol, from fixed inputs. See the module docstring."""
     alice = DeviceIdentity(*_keys(0x00))
     bob = DeviceIdentity(*_keys(0x40))
-    channel_key = ChannelKey(Scope.channel("general"), 7, _pattern(0x80, 32))
-    directory_key = ChannelKey(Scope.directory(), 2, _pattern(0xA0, 32))
+    alice_laptop = DeviceIdentity(*_keys(0x11))
+    channel_key = ChannelKey(Scope.channel(VECTOR_CHANNEL_ID), 7, _pattern(0x80, 32))
+    directory_key = ChannelKey(Scope.directory(VECTOR_ALICE_USER_ID), 2, _pattern(0xA0, 32))
 
     message_randoms = [_pattern(0xC0, 16), _pattern(0xD0, 12), _pattern(0xDC, 12)]
     message_text = {Purpose.MESSAGE_BODY: "Hello, Bob! \u2603", Purpose.SENDER_NAME: "Alice"}
@@ -141,7 +150,6 @@ def build_protocol_vectors() -> dict[str, Any]:
         alice,
         directory_key,
         profile_text[Purpose.PROFILE_NAME],
-        message_id="profile-1",
         rng=ScriptedRandom(profile_randoms),
     )
 
@@ -171,9 +179,22 @@ def build_protocol_vectors() -> dict[str, Any]:
 
     return {
         "format_version": 1,
-        "devices": {"alice": _device_vector(alice), "bob": _device_vector(bob)},
-        "channel_key": {"channel_id": "general", "epoch": 7, "secret": channel_key.secret.hex()},
-        "directory_key": {"epoch": 2, "secret": directory_key.secret.hex()},
+        "devices": {
+            "alice": _device_vector(alice),
+            "bob": _device_vector(bob),
+            "alice_laptop": _device_vector(alice_laptop),
+        },
+        "users": {"alice": VECTOR_ALICE_USER_ID},
+        "channel_key": {
+            "channel_id": VECTOR_CHANNEL_ID,
+            "epoch": 7,
+            "secret": channel_key.secret.hex(),
+        },
+        "directory_key": {
+            "owner_id": VECTOR_ALICE_USER_ID,
+            "epoch": 2,
+            "secret": directory_key.secret.hex(),
+        },
         "message": {
             "message_id_bytes": message_randoms[0].hex(),
             **_message_vector(message, message_text),
@@ -195,6 +216,17 @@ def build_protocol_vectors() -> dict[str, Any]:
             "signature": envelope.signature.hex(),
             "bytes": envelope.to_bytes().hex(),
             "json": envelope.to_dict(),
+        },
+        "device_approval": {
+            "approver": "alice",
+            "user_id": VECTOR_ALICE_USER_ID,
+            "device": "alice_laptop",
+            "signing_input": device_approval_input(
+                VECTOR_ALICE_USER_ID, alice_laptop.public_bundle
+            ).hex(),
+            "signature": approve_device(
+                alice, VECTOR_ALICE_USER_ID, alice_laptop.public_bundle
+            ).hex(),
         },
         "safety_number": {
             "alice_user": "alice",

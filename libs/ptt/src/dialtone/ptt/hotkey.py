@@ -141,6 +141,14 @@ class HotkeyBackend:
         if self._started:
             raise RuntimeError("HotkeyBackend.start() may only be called once")
         self._started = True
+        try:
+            await self._start()
+        except BaseException:
+            self._channel.close(self._clock())  # a backend that did not start has no events
+            raise
+        log.info("%s", self.describe())
+
+    async def _start(self) -> None:
         wayland = is_wayland(self._env)
         if wayland and not hotkey_fallback_enabled(self._env):
             raise WaylandHotkeyRefusedError(
@@ -183,7 +191,6 @@ class HotkeyBackend:
             daemon=True,
         )
         self._watcher.start()
-        log.info("%s", self.describe())
 
     async def stop(self) -> None:
         """Stop the listener, wait for its thread and end the event stream (idempotent)."""
@@ -241,7 +248,7 @@ class HotkeyBackend:
 
 
 def _load_pynput_keyboard(display: str) -> Any:
-    """Import ``pynput.keyboard`` after checking the display answers (blocking: run in a thread)."""
+    """Import ``pynput.keyboard`` and check the display answers (blocking: run in a thread)."""
     try:
         keyboard = importlib.import_module("pynput.keyboard")
     except ImportError as exc:

@@ -174,12 +174,14 @@ class PortalBackend:
         self._response_timeout = response_timeout
         self._clock = clock
         self._channel = EventChannel(queue_size)
+        # Any: dbus-next's MessageBus is only partly annotated (disconnect() and others are not).
         self._bus: Any = None
         self._portal_owner: str | None = None
         self._pending: dict[str, asyncio.Future[tuple[int, dict[str, Any]]]] = {}
         self._session_handle: str | None = None
         self._version: int | None = None
         self._trigger_description: str | None = None
+        self._bound = False
         self._ended: str | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._started = False
@@ -221,8 +223,8 @@ class PortalBackend:
         Returns:
             E.g. ``portal: GlobalShortcuts v1 shortcut 'push-to-talk' bound to Ctrl+Space``.
         """
-        if self._session_handle is None:
-            return f"portal: GlobalShortcuts shortcut {self._shortcut_id!r} (not bound yet)"
+        if not self._bound:
+            return f"portal: GlobalShortcuts shortcut {self._shortcut_id!r} (not bound)"
         trigger = self._trigger_description or "a key chosen in the desktop's settings"
         text = (
             f"portal: GlobalShortcuts v{self._version} shortcut {self._shortcut_id!r} "
@@ -251,6 +253,16 @@ class PortalBackend:
         if self._started:
             raise RuntimeError("PortalBackend.start() may only be called once")
         self._started = True
+        try:
+            await self._start()
+        except BaseException:
+            await self._disconnect()
+            self._channel.close(self._clock())  # a backend that did not start has no events
+            raise
+        self._watcher = asyncio.get_running_loop().create_task(self._watch_bus())
+        log.info("%s", self.describe())
+
+    async def _start(self) -> None:
         address = session_bus_address(self._env)
         if address is None:
             raise PortalUnavailableError(
@@ -258,32 +270,27 @@ class PortalBackend:
                 "$XDG_RUNTIME_DIR/bus does not exist, so the XDG Desktop Portal cannot be reached"
             )
         self._bus = await self._connect(address)
-        try:
-            self._bus.add_message_handler(self._on_message)
-            self._version = await self._read_version()
-            self._portal_owner = await self._name_owner()
-            await self._add_match(
-                _match_rule(
-                    sender=PORTAL_BUS_NAME,
-                    interface=GLOBAL_SHORTCUTS_INTERFACE,
-                    path=PORTAL_OBJECT_PATH,
-                )
+        self._bus.add_message_handler(self._on_message)
+        self._version = await self._read_version()
+        self._portal_owner = await self._name_owner()
+        await self._add_match(
+            _match_rule(
+                sender=PORTAL_BUS_NAME,
+                interface=GLOBAL_SHORTCUTS_INTERFACE,
+                path=PORTAL_OBJECT_PATH,
             )
-            self._session_handle = await self._create_session()
-            await self._add_match(
-                _match_rule(
-                    sender=PORTAL_BUS_NAME,
-                    interface=SESSION_INTERFACE,
-                    member="Closed",
-                    path=self._session_handle,
-                )
+        )
+        self._session_handle = await self._create_session()
+        await self._add_match(
+            _match_rule(
+                sender=PORTAL_BUS_NAME,
+                interface=SESSION_INTERFACE,
+                member="Closed",
+                path=self._session_handle,
             )
-            await self._bind_shortcut(self._session_handle)
-        except BaseException:
-            await self._disconnect()
-            raise
-        self._watcher = asyncio.get_running_loop().create_task(self._watch_bus())
-        log.info("%s", self.describe())
+        )
+        await self._bind_shortcut(self._session_handle)
+        self._bound = True
 
     async def stop(self) -> None:
         """Close the portal session, leave the bus and end the event stream (idempotent)."""
@@ -315,17 +322,27 @@ class PortalBackend:
 
     async def _connect(self, address: str) -> Any:
         try:
-            return await asyncio.wait_for(
-                MessageBus(bus_address=address).connect(), self._call_timeout
-            )
-        except TimeoutError:
-            raise PortalUnavailableError(
-                f"the D-Bus session bus at {address} did not answer within {self._call_timeout} s"
-            ) from None
+            # The constructor already opens the socket (and raises for a dead or bad address).
+            bus: Any = MessageBus(bus_address=address)
         except Exception as exc:
             raise PortalUnavailableError(
                 f"cannot connect to the D-Bus session bus at {address}: {exc or type(exc).__name__}"
             ) from exc
+        try:
+            return await asyncio.wait_for(bus.connect(), self._call_timeout)
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                bus.disconnect()
+            if isinstance(exc, TimeoutError):
+                raise PortalUnavailableError(
+                    f"the D-Bus session bus at {address} did not answer within "
+                    f"{self._call_timeout} s"
+                ) from None
+            if isinstance(exc, Exception):
+                raise PortalUnavailableError(
+                    f"the D-Bus session bus at {address} refused us: {exc or type(exc).__name__}"
+                ) from exc
+            raise
 
     async def _disconnect(self) -> None:
         bus, self._bus = self._bus, None

@@ -235,6 +235,18 @@ def _unstructure_datetime(value: datetime) -> str:
         if offset is None:
             raise ProtocolError(Reason.BAD_VALUE, "naive datetime: the wire needs aware ones")
         value = value.astimezone(UTC)
+    if value.__class__ is datetime:
+        # What isoformat(timespec="microseconds") writes, with "Z" for "+00:00", in a third less
+        # time (a subclass may format itself differently, so it gets isoformat itself).
+        return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031 - fastest here
+            value.year,
+            value.month,
+            value.day,
+            value.hour,
+            value.minute,
+            value.second,
+            value.microsecond,
+        )
     # isoformat always writes "+00:00" for an aware UTC value; the wire writes "Z".
     return value.isoformat(timespec="microseconds")[:-6] + "Z"
 

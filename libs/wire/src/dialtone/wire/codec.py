@@ -12,7 +12,7 @@ from typing import Any, Final, NoReturn, TypeVar
 import attrs
 import cattrs
 
-from dialtone.wire import _hooks, http, ipc, limits, ws
+from dialtone.wire import _fast, _hooks, http, ipc, limits, ws
 from dialtone.wire.common import (
     SUPPORTED_PROTOCOL_VERSIONS,
     ErrorCode,
@@ -34,6 +34,24 @@ IPC_EVENT_TAGS: Final = _hooks.tag_table(ipc.IpcEvent)
 _WS_CLASSES: Final = frozenset(WS_CLIENT_TAGS.values()) | frozenset(WS_SERVER_TAGS.values())
 _IPC_CLASSES: Final = frozenset(IPC_COMMAND_TAGS.values()) | frozenset(IPC_EVENT_TAGS.values())
 
+# The hot events (one per direction) get generated fast paths; see `dialtone.wire._fast`.
+_FAST_CLIENT_EVENT: Final = ws.MessageSend
+_FAST_SERVER_EVENT: Final = ws.MessageNew
+# Every type whose hooks those fast paths stand in for, unions included.
+_FAST_DEPENDENCIES: Final = _fast.dependencies(
+    (ws.ClientEvent, ws.ServerEvent, _FAST_CLIENT_EVENT, _FAST_SERVER_EVENT)
+)
+
+
+class _WireConverter(cattrs.Converter):
+    """The converter `make_converter` builds: a cattrs converter that also remembers the hooks it
+    was built with, so that `Codec` can check they are unchanged before using the fast paths that
+    mirror them."""
+
+    __slots__ = ("wire_hooks",)
+
+    wire_hooks: tuple[Any, ...]
+
 
 def make_converter() -> cattrs.Converter:
     """Build the converter that un/structures every type of the wire protocol.
@@ -42,8 +60,24 @@ def make_converter() -> cattrs.Converter:
         A new converter (``forbid_extra_keys``, detailed validation, every hook registered).
         ``converter.structure`` raises cattrs' own errors; use `Codec` to get `ProtocolError`.
     """
-    converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
-    return _hooks.register_hooks(converter)
+    converter = _WireConverter(forbid_extra_keys=True, detailed_validation=True)
+    _hooks.register_hooks(converter)
+    converter.wire_hooks = _fast.hook_snapshot(converter, _FAST_DEPENDENCIES)
+    return converter
+
+
+def _no_fast_path(_: Any) -> None:
+    return None
+
+
+def _has_original_hooks(converter: cattrs.Converter) -> bool:
+    """Whether `converter` is one `make_converter` built, with none of its hooks replaced since."""
+    recorded = getattr(converter, "wire_hooks", None)
+    return (
+        isinstance(converter, _WireConverter)
+        and recorded is not None
+        and recorded == _fast.hook_snapshot(converter, _FAST_DEPENDENCIES)
+    )
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -136,6 +170,11 @@ class Codec:
     UTF-8 bytes (HTTP) or one NDJSON line (IPC, bytes ending in a newline). Output is deterministic:
     compact separators, ASCII only, fields in declaration order, every field present.
 
+    With a converter from `make_converter` whose hooks were left as built, the hot WebSocket events
+    (``channel.message.send`` and ``channel.message.new``) take generated fast paths for their
+    canonical text; anything else, and every error, goes through the converter as usual, with the
+    same results.
+
     Args:
         converter: The converter to use; `make_converter` by default.
     """
@@ -154,6 +193,17 @@ class Codec:
         self._ipc_command = c.get_structure_hook(ipc.IpcCommand)
         self._ipc_event = c.get_structure_hook(ipc.IpcEvent)
         self._unstructure = c.unstructure
+        self._fast_ws_client: _fast.FastDecoder = _no_fast_path
+        self._fast_ws_server: _fast.FastDecoder = _no_fast_path
+        self._fast_ws_encoders: dict[type, _fast.FastEncoder] = {}
+        if _has_original_hooks(c):
+            for cls in (_FAST_CLIENT_EVENT, _FAST_SERVER_EVENT):
+                decoder, encoder = _fast.compile_fast_paths(c, cls, limits.MAX_WS_FRAME_BYTES)
+                self._fast_ws_encoders[cls] = encoder
+                if cls is _FAST_CLIENT_EVENT:
+                    self._fast_ws_client = decoder
+                else:
+                    self._fast_ws_server = decoder
 
     # --- generic ---------------------------------------------------------------------------------
 
@@ -236,8 +286,14 @@ class Codec:
             ProtocolError: ``too_large`` over `limits.MAX_WS_FRAME_BYTES`; ``bad_value`` for a
                 naive datetime or a non-finite number.
         """
-        if event.__class__ not in _WS_CLASSES:
+        cls = event.__class__
+        if cls not in _WS_CLASSES:
             raise TypeError(f"{type(event).__name__} is not a WebSocket event")
+        fast = self._fast_ws_encoders.get(cls)
+        if fast is not None:
+            text = fast(event)
+            if text is not None and len(text) <= limits.MAX_WS_FRAME_BYTES:
+                return text
         return self._encode(event, limits.MAX_WS_FRAME_BYTES)
 
     def decode_ws_client(self, data: str | bytes) -> ws.ClientEvent:
@@ -252,9 +308,9 @@ class Codec:
         Raises:
             ProtocolError: On anything but a valid client event within the limits.
         """
-        event: ws.ClientEvent = self._decode(
-            data, limits.MAX_WS_FRAME_BYTES, self._ws_client, ws.ClientEvent
-        )
+        event: ws.ClientEvent | None = self._fast_ws_client(data)
+        if event is None:
+            event = self._decode(data, limits.MAX_WS_FRAME_BYTES, self._ws_client, ws.ClientEvent)
         return event
 
     def decode_ws_server(self, data: str | bytes) -> ws.ServerEvent:
@@ -269,9 +325,9 @@ class Codec:
         Raises:
             ProtocolError: On anything but a valid server event within the limits.
         """
-        event: ws.ServerEvent = self._decode(
-            data, limits.MAX_WS_FRAME_BYTES, self._ws_server, ws.ServerEvent
-        )
+        event: ws.ServerEvent | None = self._fast_ws_server(data)
+        if event is None:
+            event = self._decode(data, limits.MAX_WS_FRAME_BYTES, self._ws_server, ws.ServerEvent)
         return event
 
     # --- HTTP ------------------------------------------------------------------------------------

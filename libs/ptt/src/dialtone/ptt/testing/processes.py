@@ -85,8 +85,8 @@ def private_session_bus() -> Iterator[SessionBus]:
 
     The daemon runs in the foreground as our child (``--nofork``) rather than with ``--fork``:
     a forked daemon is re-parented to PID 1, which in a container may be slow to reap it (a
-    zombie was seen here), and we could not wait for it. Its socket lives in a short private directory (Unix socket paths are
-    limited to 108 bytes, which pytest's ``tmp_path`` can exceed).
+    zombie was seen here), and we could not wait for it. Its socket lives in a short private
+    directory (Unix socket paths are limited to 108 bytes, which ``tmp_path`` can exceed).
 
     Yields:
         The bus's address and pid.

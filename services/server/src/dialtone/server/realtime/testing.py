@@ -152,8 +152,13 @@ class WsClient:
         return msg_id
 
     async def _receive(self, timeout: float = 5.0) -> ws.ServerEvent:  # noqa: ASYNC109
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         while True:
-            msg = await self.websocket.receive(timeout=timeout)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError("no event in time")
+            msg = await self.websocket.receive(timeout=remaining)
             if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
                 raise WsClosed(self.websocket.close_code)
             if msg.type is aiohttp.WSMsgType.CLOSING:

@@ -31,6 +31,7 @@ class Principal:
         is_admin: Whether the user is a server admin.
         device_approved: Whether the device was approved (a pending device may only list its
             account's devices and sessions, and log out).
+        session_expires_at: When the session ends.
     """
 
     session_id: str
@@ -38,6 +39,7 @@ class Principal:
     device_id: str
     is_admin: bool
     device_approved: bool
+    session_expires_at: datetime
 
 
 def unauthorized(message: str = "missing or invalid session token") -> ApiError:
@@ -97,4 +99,5 @@ async def authenticate_token(
         device_id=session.device_id,
         is_admin=session.is_admin,
         device_approved=session.device_status == "approved",
+        session_expires_at=session.expires_at,
     )

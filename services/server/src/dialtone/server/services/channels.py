@@ -290,8 +290,7 @@ async def add_member(
             added_by=principal.user_id,
         ),
     )
-    for envelope in envelopes:
-        await _envelope_available(deps, channel_id, request.key_epoch, principal, envelope)
+    await _envelopes_available(deps, channel_id, request.key_epoch, principal, envelopes)
     return convert.member(record)
 
 
@@ -394,17 +393,20 @@ async def channel_devices(
     )
 
 
-async def _envelope_available(
+async def _envelopes_available(
     deps: Deps,
     channel_id: str,
     key_epoch: int,
     principal: Principal,
-    envelope: EnvelopeUpload,
+    envelopes: list[EnvelopeUpload],
 ) -> None:
-    device = await deps.storage.devices.get(envelope.recipient_device_id)
-    if device is not None:
+    devices = await deps.storage.devices.get_many(
+        sorted({envelope.recipient_device_id for envelope in envelopes})
+    )
+    recipients = sorted({device.user_id for device in devices})
+    if recipients:
         await deps.events.publish_user_event(
-            [device.user_id],
+            recipients,
             ws.EnvelopeAvailable(
                 channel_id=channel_id, key_epoch=key_epoch, sender_device_id=principal.device_id
             ),
@@ -444,8 +446,7 @@ async def post_envelopes(
         raise _stale(exc) from None
     except NotFoundError:
         raise not_found("no such channel") from None
-    for envelope in envelopes:
-        await _envelope_available(deps, channel_id, request.key_epoch, principal, envelope)
+    await _envelopes_available(deps, channel_id, request.key_epoch, principal, envelopes)
     return http.EnvelopePostResponse(stored=stored)
 
 
