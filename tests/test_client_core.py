@@ -2,15 +2,19 @@
 messages each sees decrypted, history paging, tampering (in the database or by a proxy) shown as
 such, reconnect with resume, the offline queue, and idempotent resends.
 
-Trust and key rotation are in test_client_trust_flows.py; voice signaling in
-test_client_voice_signaling.py.
+Then a user's new device and its approval, key rotation when a member or device is removed,
+messages that cannot be read yet or whose sender is not verified, a loud warning when known device
+keys change, and WebRTC signaling relayed between two cores through the server (and refused when
+rewritten on the way).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -26,17 +30,24 @@ from dialtone.client.core.events import (
     ClientEvent,
     Connected,
     DecryptedMessage,
+    DeviceKeyChanged,
+    DeviceTrust,
     FailedMessage,
     FailureReason,
+    KeyRotated,
     MessageAcked,
     MessageFailed,
     MessageQueued,
     MessageReceived,
+    NewDeviceNeedsApproval,
     Offline,
     ProfileChanged,
     Reconnecting,
+    SignalingRefused,
     Synced,
+    VoiceDaemonState,
 )
+from dialtone.crypto import DeviceIdentity
 from dialtone.keystore import ScryptParams
 from dialtone.server.testing import (
     ApiClient,
@@ -45,6 +56,7 @@ from dialtone.server.testing import (
     StartServer,
     create_invite,
 )
+from dialtone.wire import Codec, ipc
 
 T = TypeVar("T")
 CHEAP: Final = ScryptParams(log2_n=4, r=1, p=1)
@@ -235,6 +247,7 @@ class Proxy:
         self.on_server_frame: FrameFilter = lambda frame: frame
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._pumps: set[asyncio.Task[None]] = set()
         self.url = ""
 
     async def start(self) -> str:
@@ -249,6 +262,11 @@ class Proxy:
         return self.url
 
     async def stop(self) -> None:
+        # Close the proxied WebSockets first: the runner would wait for their handlers.
+        for task in list(self._pumps):
+            task.cancel()
+        if self._pumps:
+            await asyncio.wait(self._pumps)
         if self._runner is not None:
             await self._runner.cleanup()
         if self._session is not None:
@@ -306,11 +324,15 @@ class Proxy:
                     await client.send_str(out)
 
         tasks = {asyncio.ensure_future(to_server()), asyncio.ensure_future(to_client())}
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in tasks:
-            task.cancel()
-        await upstream.close()
-        await client.close()
+        self._pumps.update(tasks)
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+                self._pumps.discard(task)
+            await upstream.close()
+            await client.close()
         return client
 
 
@@ -542,3 +564,388 @@ async def test_a_closed_core_emits_offline_and_ends_its_event_streams(harness: H
     assert any(isinstance(e, Offline) for e in remaining) or any(
         isinstance(e, Offline) for e in alice.seen.events
     )
+
+
+# --- devices, trust and key rotation -------------------------------------------------------------
+
+
+async def envelope_recipients(db_url: str, channel_id: str, epoch: int) -> set[str]:
+    connection = await asyncpg.connect(db_url)
+    try:
+        rows = await connection.fetch(
+            "SELECT recipient_device_id::text AS device FROM channel_key_envelopes "
+            "WHERE channel_id = $1 AND key_epoch = $2",
+            channel_id,
+            epoch,
+        )
+    finally:
+        await connection.close()
+    return {row["device"] for row in rows}
+
+
+async def second_device(harness: Harness, of: Client, approver: Client | None = None) -> Client:
+    """Add a device to `of`'s account; approved by `approver` when given."""
+    phone = harness.core(of.name, folder=f"{of.name}-phone")
+    account = await phone.core.add_device(
+        username=of.name, password=PASSWORD, passphrase=PASSPHRASE
+    )
+    assert not account.approved
+    await phone.core.connect()
+    if approver is not None:
+        await approver.core.approve_device(phone.device_id)
+        await phone.seen.wait(Synced)
+    return phone
+
+
+async def test_a_new_device_gets_keys_only_once_another_of_the_users_devices_approves_it(
+    harness: Harness, db_url: str
+) -> None:
+    alice = await harness.user("alice")
+    bob = await harness.user("bob")
+    channel_id = await harness.channel(alice, "family", bob)
+    await alice.core.send_message(channel_id, "before the new phone")
+    await bob.received("before the new phone")
+
+    phone = await second_device(harness, alice)
+    waiting = await phone.seen.wait(Offline)
+    assert "approve" in waiting.reason
+    assert phone.core.channels == ()
+    connection = await asyncpg.connect(db_url)
+    try:
+        held = await connection.fetchval(
+            "SELECT count(*) FROM channel_key_envelopes WHERE recipient_device_id = $1",
+            phone.device_id,
+        )
+    finally:
+        await connection.close()
+    assert held == 0
+
+    since = alice.seen.mark()
+    mine = await alice.core.devices()
+    pending = [d for d in mine if d.device_id == phone.device_id]
+    assert [d.trust for d in pending] == [DeviceTrust.PENDING]
+    asked = await alice.seen.wait(NewDeviceNeedsApproval, since=since)
+    assert phone.core.account is not None
+    assert asked.device.fingerprint == phone.core.account.fingerprint
+
+    await alice.core.approve_device(phone.device_id)
+    await phone.seen.wait(Synced)
+    await phone.seen.wait(
+        ChannelsChanged,
+        lambda e: [(c.name, c.has_key) for c in e.channels] == [("family", True)],
+    )
+    history = await phone.core.open_channel(channel_id)
+    assert [item.body for item in history.items] == ["before the new phone"]  # type: ignore[union-attr]
+
+    since = phone.seen.mark()
+    await bob.core.send_message(channel_id, "hi to both of you")
+    await phone.received("hi to both of you", since=since)
+    since = bob.seen.mark()
+    await phone.core.send_message(channel_id, "sent from the phone")
+    got = await bob.received("sent from the phone", since=since)
+    assert got.sender_device_id == phone.device_id
+    assert got.sender_trust is DeviceTrust.FIRST_SEEN
+    seen_by_bob = await bob.core.verify_user("alice")
+    assert {d.device_id: d.trust for d in seen_by_bob.devices} == {
+        alice.device_id: DeviceTrust.FIRST_SEEN,
+        phone.device_id: DeviceTrust.FIRST_SEEN,
+    }
+
+
+async def test_removing_a_member_rotates_the_key_shared_with_the_rest(
+    harness: Harness, db_url: str
+) -> None:
+    alice = await harness.user("alice")
+    bob = await harness.user("bob")
+    carol = await harness.user("carol")
+    channel_id = await harness.channel(alice, "club", bob, carol)
+    bob_since, carol_since = bob.seen.mark(), carol.seen.mark()
+
+    await alice.core.remove_member(channel_id, "carol")
+    rotated = await alice.seen.wait(KeyRotated, lambda e: e.by_us)
+    assert (rotated.channel_id, rotated.epoch) == (channel_id, 2)
+    told = await bob.seen.wait(KeyRotated, since=bob_since)
+    assert (told.epoch, told.has_key, told.by_us) == (2, True, False)
+    await carol.seen.wait(ChannelsChanged, lambda e: e.channels == (), since=carol_since)
+    assert await envelope_recipients(db_url, channel_id, 2) == {alice.device_id, bob.device_id}
+
+    await bob.core.send_message(channel_id, "carol is gone")
+    got = await alice.received("carol is gone")
+    assert got.epoch == 2
+    assert alice.core.channel(channel_id).epoch == 2
+
+
+async def test_revoking_a_device_rotates_every_channel_and_cuts_it_off(
+    harness: Harness, db_url: str
+) -> None:
+    alice = await harness.user("alice")
+    bob = await harness.user("bob")
+    channel_id = await harness.channel(alice, "lost phone", bob)
+    phone = await second_device(harness, alice, approver=alice)
+    assert phone.device_id in await envelope_recipients(db_url, channel_id, 1)
+
+    since = phone.seen.mark()
+    await alice.core.revoke_device(phone.device_id)
+    offline = await phone.seen.wait(Offline, since=since)
+    assert "revoked" in offline.reason
+    assert await envelope_recipients(db_url, channel_id, 2) == {alice.device_id, bob.device_id}
+    mine = {d.device_id: d.trust for d in await alice.core.devices()}
+    assert mine[phone.device_id] is DeviceTrust.REVOKED
+    await alice.core.send_message(channel_id, "new key, new phone")
+    assert (await bob.received("new key, new phone")).epoch == 2
+
+
+async def test_a_message_from_before_a_member_joined_shows_no_key_yet(harness: Harness) -> None:
+    alice = await harness.user("alice")
+    carol = await harness.user("carol")
+    bob = await harness.user("bob")
+    channel_id = await harness.channel(alice, "history", carol)
+    first = await alice.core.send_message(channel_id, "said before bob came")
+    await acked(alice, first.client_msg_id)
+    await alice.core.remove_member(channel_id, "carol")
+    await alice.core.add_member(channel_id, "bob")
+    await bob.seen.wait(
+        ChannelsChanged, lambda e: any(c.name == "history" and c.has_key for c in e.channels)
+    )
+    later = await alice.core.send_message(channel_id, "said after bob came")
+    await acked(alice, later.client_msg_id)
+
+    page = await bob.core.open_channel(channel_id)
+    before, after = page.items
+    assert isinstance(before, FailedMessage)
+    assert before.reason is FailureReason.NO_KEY_YET
+    assert before.seq == 1
+    assert isinstance(after, DecryptedMessage)
+    assert after.body == "said after bob came"
+
+
+async def test_a_device_the_server_vouches_for_without_approval_is_an_unverified_sender(
+    harness: Harness, db_url: str
+) -> None:
+    alice = await harness.user("alice")
+    bob = await harness.user("bob")
+    channel_id = await harness.channel(alice, "trust", bob)
+    await bob.core.disconnect()
+    phone = await second_device(harness, alice, approver=alice)
+    # The server drops the approval that would let others check the new device.
+    await db_execute(
+        db_url,
+        "UPDATE devices SET approved_by = NULL, approval_signature = NULL WHERE id = $1",
+        phone.device_id,
+    )
+    sent = await phone.core.send_message(channel_id, "is it really me?")
+    await acked(phone, sent.client_msg_id)
+
+    since = bob.seen.mark()
+    await bob.core.connect()
+    failed = await bob.seen.wait(MessageFailed, since=since)
+    assert failed.reason is FailureReason.UNVERIFIED_SENDER
+    assert failed.message.sender_device_id == phone.device_id
+    view = await bob.core.verify_user("alice")
+    assert {d.device_id: d.trust for d in view.devices}[phone.device_id] is DeviceTrust.UNTRUSTED
+
+    # Alice and Bob compare safety numbers in person; Bob marks her devices verified.
+    alice_view = await alice.core.verify_user(bob.user_id)
+    assert alice_view.safety_number == view.safety_number
+    await bob.core.mark_verified("alice")
+    page = await bob.core.open_channel(channel_id)
+    shown = page.items[-1]
+    assert isinstance(shown, DecryptedMessage)
+    assert shown.body == "is it really me?"
+    assert shown.sender_trust is DeviceTrust.VERIFIED
+
+
+async def test_changed_device_keys_raise_a_loud_warning_and_get_no_new_keys(
+    harness: Harness, db_url: str
+) -> None:
+    alice = await harness.user("alice")
+    bob = await harness.user("bob")
+    channel_id = await harness.channel(alice, "mitm", bob)
+    impostor = DeviceIdentity.generate().public_bundle
+    await db_execute(
+        db_url,
+        "UPDATE devices SET x25519_public = $2, ed25519_public = $3, key_signature = $4 "
+        "WHERE id = $1",
+        alice.device_id,
+        impostor.x25519_public,
+        impostor.ed25519_public,
+        impostor.signature,
+    )
+    since = bob.seen.mark()
+    view = await bob.core.verify_user("alice")
+    warning = await bob.seen.wait(DeviceKeyChanged, since=since)
+    assert warning.device_id == alice.device_id
+    assert warning.new_fingerprint == impostor.fingerprint
+    assert alice.core.account is not None
+    assert warning.old_fingerprint == alice.core.account.fingerprint
+    assert {d.device_id: d.trust for d in view.devices}[alice.device_id] is DeviceTrust.CHANGED
+
+    # Bob rotates: the device with changed keys gets nothing.
+    assert await bob.core.rotate_key(channel_id) == 2
+    assert await envelope_recipients(db_url, channel_id, 2) == {bob.device_id}
+
+
+# --- voice signaling through the server ----------------------------------------------------------
+
+SDP: Final = (
+    "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+    "a=fingerprint:sha-256 AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:"
+    "AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99\r\n"
+)
+
+
+class Daemon:
+    """An in-test dialtone-voiced: a real Unix socket speaking the real IPC types."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.codec = Codec()
+        self.commands: asyncio.Queue[ipc.IpcCommand] = asyncio.Queue()
+        self._writer: asyncio.StreamWriter | None = None
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_unix_server(self._serve, str(self.path))
+
+    async def stop(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self._server is not None:
+            self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        while line := await reader.readline():
+            command = self.codec.decode_ipc_command(line)
+            if isinstance(command, ipc.Identify):
+                await self.send(
+                    ipc.DaemonReady(
+                        protocol_version=1,
+                        daemon="test-voiced",
+                        ptt_backend="vad",
+                        ptt_reason="test",
+                        vad=True,
+                    )
+                )
+            await self.commands.put(command)
+
+    async def send(self, event: ipc.IpcEvent) -> None:
+        assert self._writer is not None
+        self._writer.write(self.codec.encode_ipc(event))
+        await self._writer.drain()
+
+    async def next(self, cls: type[T], timeout: float = WAIT) -> T:
+        while True:
+            command = await asyncio.wait_for(self.commands.get(), timeout)
+            if isinstance(command, cls):
+                return command
+
+
+@pytest.fixture
+def socket_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="dtc", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+async def in_voice(client: Client, channel_id: str, folder: Path) -> Daemon:
+    daemon = Daemon(folder / f"{client.name}.sock")
+    await daemon.start()
+    await client.core.attach_voice(daemon.path)
+    await client.seen.wait(VoiceDaemonState, lambda e: e.available)
+    await client.core.voice_join(channel_id)
+    config = await daemon.next(ipc.IceConfig)
+    assert any(server.username for server in config.ice_servers)  # TURN credentials
+    await daemon.next(ipc.VoiceJoinCommand)
+    return daemon
+
+
+async def test_offers_and_answers_are_signed_relayed_and_verified_end_to_end(
+    harness: Harness, socket_dir: Path
+) -> None:
+    alice = await harness.user("alice")
+    bob = await harness.user("bob")
+    channel_id = await harness.channel(alice, "voice", bob)
+    alice_daemon = await in_voice(alice, channel_id, socket_dir)
+    bob_daemon = await in_voice(bob, channel_id, socket_dir)
+    roster = await alice_daemon.next(ipc.VoiceRosterCommand)
+    while len(roster.participants) < 2:
+        roster = await alice_daemon.next(ipc.VoiceRosterCommand)
+    try:
+        await alice_daemon.send(
+            ipc.PeerOffer(
+                channel_id=channel_id,
+                call_id="call-1",
+                peer_user_id=bob.user_id,
+                peer_device_id=bob.device_id,
+                sdp=SDP,
+            )
+        )
+        offer = await bob_daemon.next(ipc.PeerOffer)
+        assert (offer.peer_device_id, offer.sdp, offer.call_id) == (alice.device_id, SDP, "call-1")
+        answer_sdp = SDP.replace("AA:BB", "12:34", 1)
+        await bob_daemon.send(
+            ipc.PeerAnswer(
+                channel_id=channel_id,
+                call_id="call-1",
+                peer_user_id=alice.user_id,
+                peer_device_id=alice.device_id,
+                sdp=answer_sdp,
+            )
+        )
+        answer = await alice_daemon.next(ipc.PeerAnswer)
+        assert (answer.peer_device_id, answer.sdp) == (bob.device_id, answer_sdp)
+        await bob_daemon.send(
+            ipc.PeerIce(
+                channel_id=channel_id,
+                call_id="call-1",
+                peer_user_id=alice.user_id,
+                peer_device_id=alice.device_id,
+                candidate="candidate:1 1 udp 1 127.0.0.1 40000 typ host",
+                sdp_mid="0",
+                sdp_mline_index=0,
+            )
+        )
+        assert (await alice_daemon.next(ipc.PeerIce)).peer_device_id == bob.device_id
+        assert not alice.seen.of(SignalingRefused)
+        assert not bob.seen.of(SignalingRefused)
+    finally:
+        await alice_daemon.stop()
+        await bob_daemon.stop()
+
+
+async def test_an_offer_rewritten_on_the_way_is_refused(
+    harness: Harness, proxy: Proxy, socket_dir: Path
+) -> None:
+    alice = await harness.user("alice")
+    bob = await harness.user("bob", url=proxy.url)
+    channel_id = await harness.channel(alice, "voice", bob)
+
+    def swap_fingerprint(frame: str) -> str:
+        event = json.loads(frame)
+        if event.get("type") == "webrtc.offer":
+            event["sdp"] = event["sdp"].replace("AA:BB:CC", "66:66:66", 1)
+        return json.dumps(event)
+
+    proxy.on_server_frame = swap_fingerprint
+    alice_daemon = await in_voice(alice, channel_id, socket_dir)
+    bob_daemon = await in_voice(bob, channel_id, socket_dir)
+    try:
+        since = bob.seen.mark()
+        await alice_daemon.send(
+            ipc.PeerOffer(
+                channel_id=channel_id,
+                call_id="call-2",
+                peer_user_id=bob.user_id,
+                peer_device_id=bob.device_id,
+                sdp=SDP,
+            )
+        )
+        refused = await bob.seen.wait(SignalingRefused, since=since)
+        assert (refused.kind, refused.from_device_id) == ("offer", alice.device_id)
+        assert "does not verify" in refused.reason
+        with pytest.raises(TimeoutError):
+            await bob_daemon.next(ipc.PeerOffer, timeout=1.0)
+    finally:
+        await alice_daemon.stop()
+        await bob_daemon.stop()

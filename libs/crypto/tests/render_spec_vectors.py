@@ -42,9 +42,8 @@ def render(vectors: dict[str, Any]) -> str:
     """The markdown of the vector section."""
     out: list[str] = ["### Devices", ""]
     devices = vectors["devices"]
-    for name in ("alice", "bob"):
-        device = devices[name]
-        out.extend([f"{name.title()}:", ""])
+    for name, device in devices.items():
+        out.extend([f"{name}:", ""])
         _block(
             out,
             [
@@ -58,7 +57,7 @@ def render(vectors: dict[str, Any]) -> str:
                 ("fingerprint", device["fingerprint"]),
             ],
         )
-        _json(out, f"{name.title()}'s bundle in JSON", device["json"])
+        _json(out, f"{name}'s bundle in JSON", device["json"])
 
     out.extend(["### Keys", ""])
     channel, directory = vectors["channel_key"], vectors["directory_key"]
@@ -68,6 +67,7 @@ def render(vectors: dict[str, Any]) -> str:
             ("channel id", channel["channel_id"]),
             ("channel epoch", channel["epoch"]),
             ("channel key", channel["secret"]),
+            ("directory owner id (Alice's user id)", directory["owner_id"]),
             ("directory epoch", directory["epoch"]),
             ("directory key", directory["secret"]),
         ],
@@ -77,7 +77,7 @@ def render(vectors: dict[str, Any]) -> str:
     plain = message["plaintext"]
     out.extend(
         [
-            f"### A chat message (Alice, channel `{channel['channel_id']}`, epoch "
+            f"### A chat message (device alice, channel `{channel['channel_id']}`, epoch "
             f"{channel['epoch']})",
             "",
             f"Body `{_escaped(plain['body'])}` (UTF-8, JSON-escaped here), sender name "
@@ -104,8 +104,8 @@ def render(vectors: dict[str, Any]) -> str:
     profile = vectors["profile"]
     out.extend(
         [
-            f"### A profile display name (Alice, the directory, epoch {directory['epoch']}, "
-            f"message id `{profile['message_id']}`)",
+            f"### A profile display name (device alice, Alice's directory entry, epoch "
+            f"{directory['epoch']}, message id `{profile['message_id']}`)",
             "",
             f"Profile name `{profile['plaintext']['profile_name']}`.",
             "",
@@ -144,11 +144,24 @@ def render(vectors: dict[str, Any]) -> str:
     _block(out, [(name.replace("_", " "), envelope[name]) for name in names])
     _json(out, "JSON form", envelope["json"])
 
+    approval = vectors["device_approval"]
+    out.extend(
+        [
+            f"### Device approval (device {approval['approver']} vouches for device "
+            f"{approval['device']} of user `{approval['user_id']}`)",
+            "",
+        ]
+    )
+    _block(
+        out,
+        [("signing input", approval["signing_input"]), ("signature", approval["signature"])],
+    )
+
     safety = vectors["safety_number"]
     out.extend(
         [
-            f"### Safety number (user `{safety['alice_user']}` with Alice's device, user "
-            f"`{safety['bob_user']}` with Bob's)",
+            f"### Safety number (user `{safety['alice_user']}` with device alice, user "
+            f"`{safety['bob_user']}` with device bob)",
             "",
         ]
     )

@@ -53,13 +53,46 @@ def test_envelopes_round_trip(secret: bytes, epoch: int, channel: str) -> None:
 
 
 def test_directory_keys_travel_in_envelopes_too() -> None:
-    key = ChannelKey(Scope.directory(), 9, bytes(32))
+    key = ChannelKey(Scope.directory("alice-user"), 9, bytes(32))
     envelope = make_envelope(ALICE, BOB.public_bundle, key)
-    assert envelope.to_dict()["channel_id"] is None
+    assert envelope.to_dict()["scope"] == {"kind": "directory", "id": "alice-user"}
     assert Envelope.from_bytes(envelope.to_bytes()) == envelope
     opened = open_envelope(envelope, BOB, sender=ALICE.public_bundle)
     assert opened == key
-    assert opened.scope == Scope.directory()
+    assert opened.scope == Scope.directory("alice-user")
+
+
+def test_envelopes_round_trip_as_separate_wire_fields() -> None:
+    envelope = make_envelope(ALICE, BOB.public_bundle, KEY)
+    assert len(envelope.sealed_key) == 80
+    rebuilt = Envelope.from_sealed_key(
+        KEY.scope,
+        KEY.epoch,
+        ALICE.device_id,
+        BOB.device_id,
+        envelope.sealed_key,
+        envelope.signature,
+    )
+    assert rebuilt == envelope
+    assert open_envelope(rebuilt, BOB, sender=ALICE.public_bundle) == KEY
+    with pytest.raises(ValueError, match="80 bytes"):
+        Envelope.from_sealed_key(
+            KEY.scope,
+            4,
+            ALICE.device_id,
+            BOB.device_id,
+            envelope.sealed_key[1:],
+            envelope.signature,
+        )
+    with pytest.raises(TypeError):
+        Envelope.from_sealed_key(
+            KEY.scope,
+            4,
+            ALICE.device_id,
+            BOB.device_id,
+            "key",  # type: ignore[arg-type]
+            envelope.signature,
+        )
 
 
 def test_each_envelope_uses_a_fresh_ephemeral_key_from_the_injected_randomness() -> None:
@@ -99,7 +132,7 @@ def test_a_readdressed_and_re_signed_envelope_still_does_not_open() -> None:
     "changes",
     [
         {"scope": Scope.channel("other")},
-        {"scope": Scope.directory()},
+        {"scope": Scope.directory("general")},
         {"epoch": 5},
     ],
     ids=["wrong-channel", "directory-instead-of-channel", "wrong-epoch"],

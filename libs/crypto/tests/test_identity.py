@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 import pytest
 
@@ -10,8 +11,10 @@ from dialtone.crypto import (
     DeviceIdentity,
     InvalidSignature,
     PublicBundle,
+    approve_device,
     b64url_encode,
     fingerprint,
+    verify_device_approval,
 )
 from dialtone.crypto.identity import bundle_signing_input
 from dialtone.crypto.primitives import SigningKey
@@ -33,10 +36,15 @@ def test_the_ed25519_key_signs_the_x25519_key() -> None:
 def test_device_id_and_fingerprint_are_derived_from_both_public_keys() -> None:
     bundle = DeviceIdentity.generate().public_bundle
     keys = bundle.ed25519_public + bundle.x25519_public
-    assert bundle.device_id == b64url_encode(
-        hashlib.sha256(b"dialtone/v1/device-id\x00" + keys).digest()[:16]
+    digest = hashlib.sha256(b"dialtone/v1/device-id\x00" + keys).digest()
+    device_uuid = uuid.UUID(bundle.device_id)
+    assert str(device_uuid) == bundle.device_id  # lowercase canonical form
+    assert (device_uuid.version, device_uuid.variant) == (8, uuid.RFC_4122)
+    # Every bit but the 4 version and 2 variant bits comes from the hash.
+    mask = bytes([0xFF] * 6 + [0x0F, 0xFF, 0x3F] + [0xFF] * 7)
+    assert bytes(a & m for a, m in zip(device_uuid.bytes, mask, strict=True)) == bytes(
+        a & m for a, m in zip(digest[:16], mask, strict=True)
     )
-    assert len(bundle.device_id) == 22
     assert fingerprint(bundle) == bundle.fingerprint
     groups = bundle.fingerprint.split(" ")
     assert len(groups) == 8
@@ -146,3 +154,31 @@ def test_identities_and_bundles_are_immutable_and_reprs_hide_secrets() -> None:
         identity.public_bundle.device_id = "x"
     assert identity.signing_key.seed.hex() not in repr(identity)
     assert identity.device_id in repr(identity)
+
+
+def test_a_device_approval_binds_approver_user_and_device() -> None:
+    phone, laptop, stranger = (DeviceIdentity.generate() for _ in range(3))
+    signature = approve_device(phone, "user-1", laptop.public_bundle)
+    verify_device_approval(phone.public_bundle, "user-1", laptop.public_bundle, signature)
+    with pytest.raises(InvalidSignature):
+        verify_device_approval(phone.public_bundle, "user-2", laptop.public_bundle, signature)
+    with pytest.raises(InvalidSignature):
+        verify_device_approval(phone.public_bundle, "user-1", stranger.public_bundle, signature)
+    with pytest.raises(InvalidSignature):
+        verify_device_approval(stranger.public_bundle, "user-1", laptop.public_bundle, signature)
+    with pytest.raises(InvalidSignature):
+        verify_device_approval(
+            phone.public_bundle, "user-1", laptop.public_bundle, signature[:-1] + b"\x00"
+        )
+
+
+def test_device_approval_checks_types() -> None:
+    phone, laptop = DeviceIdentity.generate(), DeviceIdentity.generate()
+    with pytest.raises(TypeError):
+        approve_device(phone.public_bundle, "user-1", laptop.public_bundle)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        approve_device(phone, "user-1", laptop)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="user id"):
+        approve_device(phone, "", laptop.public_bundle)
+    with pytest.raises(TypeError):
+        verify_device_approval(phone, "user-1", laptop.public_bundle, bytes(64))  # type: ignore[arg-type]

@@ -30,6 +30,7 @@ from dialtone.crypto import (
     open_envelope,
     open_message,
     safety_number,
+    verify_device_approval,
 )
 from dialtone.crypto.accounts import normalize_username, verify_password
 from dialtone.crypto.testing import build_protocol_vectors
@@ -75,7 +76,7 @@ def test_the_spec_prints_every_vector() -> None:
 # --- independent re-derivation from the written spec -------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["alice", "bob"])
+@pytest.mark.parametrize("name", ["alice", "bob", "alice_laptop"])
 def test_device_vectors_follow_the_spec(name: str) -> None:
     device = VECTORS["devices"][name]
     seed = bytes.fromhex(device["ed25519_seed"])
@@ -91,8 +92,12 @@ def test_device_vectors_follow_the_spec(name: str) -> None:
     Ed25519PublicKey.from_public_bytes(ed).verify(
         bytes.fromhex(device["bundle_signature"]), signing_input
     )
-    assert device["device_id"] == b64url(
-        hashlib.sha256(b"dialtone/v1/device-id\x00" + ed + x).digest()[:16]
+    raw = bytearray(hashlib.sha256(b"dialtone/v1/device-id\x00" + ed + x).digest()[:16])
+    raw[6] = raw[6] & 0x0F | 0x80
+    raw[8] = raw[8] & 0x3F | 0x80
+    hexed = raw.hex()
+    assert device["device_id"] == "-".join(
+        (hexed[0:8], hexed[8:12], hexed[12:16], hexed[16:20], hexed[20:32])
     )
     b32 = base64.b32encode(hashlib.sha256(b"dialtone/v1/fingerprint\x00" + ed + x).digest()[:20])
     assert device["fingerprint"] == " ".join(b32.decode()[i : i + 4] for i in range(0, 32, 4))
@@ -111,18 +116,22 @@ def spec_pad(plaintext: bytes) -> bytes:
     return plaintext + b"\x80" + bytes(size - len(plaintext) - 1)
 
 
+CHANNEL_SCOPE = b"\x01" + lp(VECTORS["channel_key"]["channel_id"].encode())
+DIRECTORY_SCOPE = b"\x02" + lp(VECTORS["directory_key"]["owner_id"].encode())
+
+
 @pytest.mark.parametrize(
     ("name", "scope", "epoch", "secret"),
     [
         (
             "message",
-            b"\x01\x07general",
+            CHANNEL_SCOPE,
             VECTORS["channel_key"]["epoch"],
             VECTORS["channel_key"]["secret"],
         ),
         (
             "profile",
-            b"\x02\x00",
+            DIRECTORY_SCOPE,
             VECTORS["directory_key"]["epoch"],
             VECTORS["directory_key"]["secret"],
         ),
@@ -171,7 +180,7 @@ def test_envelope_vector_follows_the_spec() -> None:
     assert shared.hex() == vector["shared_secret"]
     header = (
         b"\x01"
-        + b"\x01\x07general"
+        + CHANNEL_SCOPE
         + VECTORS["channel_key"]["epoch"].to_bytes(4, "big")
         + lp(alice["device_id"].encode())
         + lp(bob["device_id"].encode())
@@ -194,6 +203,24 @@ def test_envelope_vector_follows_the_spec() -> None:
         bytes.fromhex(vector["signature"]), signing_input
     )
     assert vector["bytes"] == (header + ciphertext + bytes.fromhex(vector["signature"])).hex()
+
+
+def test_device_approval_vector_follows_the_spec() -> None:
+    vector = VECTORS["device_approval"]
+    approver = VECTORS["devices"][vector["approver"]]
+    device = VECTORS["devices"][vector["device"]]
+    signing_input = (
+        b"dialtone/v1/device-approval\x00"
+        + b"\x01"
+        + lp(vector["user_id"].encode())
+        + lp(device["device_id"].encode())
+        + bytes.fromhex(device["ed25519_public"])
+        + bytes.fromhex(device["x25519_public"])
+    )
+    assert signing_input.hex() == vector["signing_input"]
+    Ed25519PublicKey.from_public_bytes(bytes.fromhex(approver["ed25519_public"])).verify(
+        bytes.fromhex(vector["signature"]), signing_input
+    )
 
 
 def test_safety_number_vector_follows_the_spec() -> None:
@@ -265,7 +292,7 @@ def test_the_vectors_open_through_the_public_api() -> None:
     assert opened.body == VECTORS["message"]["plaintext"]["body"]
     assert opened.sender_name == VECTORS["message"]["plaintext"]["sender_name"]
     directory = ChannelKey(
-        Scope.directory(),
+        Scope.directory(VECTORS["directory_key"]["owner_id"]),
         VECTORS["directory_key"]["epoch"],
         bytes.fromhex(VECTORS["directory_key"]["secret"]),
     )
@@ -273,7 +300,12 @@ def test_the_vectors_open_through_the_public_api() -> None:
         SealedMessage.from_dict(VECTORS["profile"]["json"]), key=directory, sender=alice_bundle
     )
     assert profile.profile_name == VECTORS["profile"]["plaintext"]["profile_name"]
-    assert (
-        safety_number("bob", [bob.public_bundle], "alice", [alice_bundle])
-        == (VECTORS["safety_number"]["number"])
+    number = safety_number("bob", [bob.public_bundle], "alice", [alice_bundle])
+    assert number == VECTORS["safety_number"]["number"]
+    approval = VECTORS["device_approval"]
+    verify_device_approval(
+        alice_bundle,
+        approval["user_id"],
+        PublicBundle.from_dict(VECTORS["devices"]["alice_laptop"]["json"]),
+        bytes.fromhex(approval["signature"]),
     )

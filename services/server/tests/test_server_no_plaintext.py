@@ -129,7 +129,7 @@ async def test_full_flow_leaves_no_plaintext_in_database_or_logs(
         assert found.user_id == bob.user_id
 
         # A directory profile sealed with alice's directory key, shared with bob.
-        directory_key = ChannelKey.generate(Scope.directory(), epoch=1)
+        directory_key = ChannelKey.generate(Scope.directory(alice.user_id), epoch=1)
         profile = seal_profile_name(alice.device.identity, directory_key, markers["alice_display"])
         await api.call(
             "PUT",

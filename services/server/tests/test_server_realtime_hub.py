@@ -87,6 +87,7 @@ async def site() -> AsyncIterator[HubSite]:
             conn_id=hub.next_id(),
             user_id=q["user"],
             device_id=q["device"],
+            session_id=new_id(),
             session_expires_at=datetime.now(UTC) + timedelta(hours=1),
             ws=ws,
             transport=request.transport,

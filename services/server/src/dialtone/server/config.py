@@ -210,80 +210,153 @@ def _bool(raw: str) -> bool:
 
 @attrs.frozen
 class Setting:
-    """One configuration setting: where it is read from and how it is parsed."""
+    """One configuration setting: where it is read from, how it is parsed, what it fills.
+
+    Attributes:
+        env: The environment variable.
+        flag: The command-line flag.
+        field: The `ServerConfig` field (`listen` fills both `listen_host` and `listen_port`).
+        parse: Turns the raw text into the value; raises ValueError on a bad value.
+        help: One line for `--help`.
+    """
 
     env: str
     flag: str
+    field: str
     parse: Callable[[str], object]
     help: str
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("DIALTONE_LISTEN_ADDR", "--listen", _listen, "HOST:PORT to listen on"),
-    Setting("DIALTONE_DB_URL", "--db-url", _db_url, "PostgreSQL URL (unset: embedded)"),
-    Setting("DIALTONE_DATA_DIR", "--data-dir", lambda raw: Path(raw).expanduser(), "data dir"),
-    Setting("DIALTONE_USERNAME_PEPPER", "--username-pepper", _pepper, "username HMAC pepper"),
-    Setting("DIALTONE_ADMIN_TOKEN", "--admin-token", _secret, "admin API token"),
-    Setting("DIALTONE_TLS_CERT", "--tls-cert", _existing_file, "TLS certificate (PEM)"),
-    Setting("DIALTONE_TLS_KEY", "--tls-key", _existing_file, "TLS private key (PEM)"),
-    Setting("DIALTONE_TURN_URLS", "--turn-urls", _url_list("turn:", "turns:"), "TURN URLs"),
-    Setting("DIALTONE_TURN_SECRET", "--turn-secret", _secret, "coturn static-auth-secret"),
-    Setting("DIALTONE_TURN_TTL", "--turn-ttl", _positive_int, "TURN credential lifetime (s)"),
-    Setting("DIALTONE_STUN_URLS", "--stun-urls", _url_list("stun:", "stuns:"), "STUN URLs"),
-    Setting("DIALTONE_LOG_LEVEL", "--log-level", _log_level, "log level"),
-    Setting("DIALTONE_LOG_FORMAT", "--log-format", _choice("text", "json"), "text or json"),
-    Setting("DIALTONE_SESSION_TTL", "--session-ttl", _positive_int, "session lifetime (s)"),
-    Setting("DIALTONE_INVITE_TTL", "--invite-ttl", _positive_int, "default invite lifetime (s)"),
-    Setting("DIALTONE_MAX_BODY_BYTES", "--max-body-bytes", _positive_int, "request body cap"),
-    Setting("DIALTONE_RATE_USER", "--rate-user", _positive_float, "requests/s per user"),
-    Setting("DIALTONE_RATE_USER_BURST", "--rate-user-burst", _positive_int, "burst per user"),
-    Setting("DIALTONE_RATE_IP", "--rate-ip", _positive_float, "requests/s per IP"),
-    Setting("DIALTONE_RATE_IP_BURST", "--rate-ip-burst", _positive_int, "burst per IP"),
-    Setting("DIALTONE_AUTH_RATE", "--auth-rate", _positive_int, "login attempts/min per IP"),
-    Setting("DIALTONE_TRUST_FORWARDED_FOR", "--trust-forwarded-for", _bool, "behind a proxy"),
+    Setting("DIALTONE_LISTEN_ADDR", "--listen", "listen", _listen, "HOST:PORT to listen on"),
+    Setting("DIALTONE_DB_URL", "--db-url", "db_url", _db_url, "PostgreSQL URL (unset: embedded)"),
+    Setting(
+        "DIALTONE_DATA_DIR",
+        "--data-dir",
+        "data_dir",
+        lambda raw: Path(raw).expanduser(),
+        "data dir",
+    ),
+    Setting(
+        "DIALTONE_USERNAME_PEPPER",
+        "--username-pepper",
+        "username_pepper",
+        _pepper,
+        "username HMAC pepper",
+    ),
+    Setting("DIALTONE_ADMIN_TOKEN", "--admin-token", "admin_token", _secret, "admin API token"),
+    Setting("DIALTONE_TLS_CERT", "--tls-cert", "tls_cert", _existing_file, "TLS certificate (PEM)"),
+    Setting("DIALTONE_TLS_KEY", "--tls-key", "tls_key", _existing_file, "TLS private key (PEM)"),
+    Setting(
+        "DIALTONE_TURN_URLS", "--turn-urls", "turn_urls", _url_list("turn:", "turns:"), "TURN URLs"
+    ),
+    Setting(
+        "DIALTONE_TURN_SECRET", "--turn-secret", "turn_secret", _secret, "coturn static-auth-secret"
+    ),
+    Setting(
+        "DIALTONE_TURN_TTL",
+        "--turn-ttl",
+        "turn_ttl_seconds",
+        _positive_int,
+        "TURN credential lifetime (s)",
+    ),
+    Setting(
+        "DIALTONE_STUN_URLS", "--stun-urls", "stun_urls", _url_list("stun:", "stuns:"), "STUN URLs"
+    ),
+    Setting("DIALTONE_LOG_LEVEL", "--log-level", "log_level", _log_level, "log level"),
+    Setting(
+        "DIALTONE_LOG_FORMAT", "--log-format", "log_format", _choice("text", "json"), "text or json"
+    ),
+    Setting(
+        "DIALTONE_SESSION_TTL",
+        "--session-ttl",
+        "session_ttl_seconds",
+        _positive_int,
+        "session lifetime (s)",
+    ),
+    Setting(
+        "DIALTONE_INVITE_TTL",
+        "--invite-ttl",
+        "invite_ttl_seconds",
+        _positive_int,
+        "default invite lifetime (s)",
+    ),
+    Setting(
+        "DIALTONE_MAX_BODY_BYTES",
+        "--max-body-bytes",
+        "max_body_bytes",
+        _positive_int,
+        "request body cap",
+    ),
+    Setting(
+        "DIALTONE_RATE_USER",
+        "--rate-user",
+        "rate_user_per_second",
+        _positive_float,
+        "requests/s per user",
+    ),
+    Setting(
+        "DIALTONE_RATE_USER_BURST",
+        "--rate-user-burst",
+        "rate_user_burst",
+        _positive_int,
+        "burst per user",
+    ),
+    Setting(
+        "DIALTONE_RATE_IP", "--rate-ip", "rate_ip_per_second", _positive_float, "requests/s per IP"
+    ),
+    Setting(
+        "DIALTONE_RATE_IP_BURST", "--rate-ip-burst", "rate_ip_burst", _positive_int, "burst per IP"
+    ),
+    Setting(
+        "DIALTONE_AUTH_RATE",
+        "--auth-rate",
+        "auth_attempts_per_minute",
+        _positive_int,
+        "login attempts/min per IP",
+    ),
+    Setting(
+        "DIALTONE_TRUST_FORWARDED_FOR",
+        "--trust-forwarded-for",
+        "trust_forwarded_for",
+        _bool,
+        "behind a proxy",
+    ),
     Setting(
         "DIALTONE_PASSWORD_PRESET",
         "--password-preset",
+        "kdf_preset",
         _choice("default", "testing"),
         "password hash cost (testing: tests only)",
     ),
-    Setting("DIALTONE_DB_POOL_MIN", "--db-pool-min", _positive_int, "smallest DB pool"),
-    Setting("DIALTONE_DB_POOL_MAX", "--db-pool-max", _positive_int, "largest DB pool"),
-    Setting("DIALTONE_WS_HEARTBEAT", "--ws-heartbeat", _positive_float, "WebSocket ping (s)"),
-    Setting("DIALTONE_WS_SEND_QUEUE", "--ws-send-queue", _positive_int, "WS send queue limit"),
-    Setting("DIALTONE_WS_MAX_FRAME", "--ws-max-frame", _positive_int, "largest WS frame"),
+    Setting(
+        "DIALTONE_DB_POOL_MIN", "--db-pool-min", "db_pool_min", _positive_int, "smallest DB pool"
+    ),
+    Setting(
+        "DIALTONE_DB_POOL_MAX", "--db-pool-max", "db_pool_max", _positive_int, "largest DB pool"
+    ),
+    Setting(
+        "DIALTONE_WS_HEARTBEAT",
+        "--ws-heartbeat",
+        "ws_heartbeat_seconds",
+        _positive_float,
+        "WebSocket ping (s)",
+    ),
+    Setting(
+        "DIALTONE_WS_SEND_QUEUE",
+        "--ws-send-queue",
+        "ws_send_queue_limit",
+        _positive_int,
+        "WS send queue limit",
+    ),
+    Setting(
+        "DIALTONE_WS_MAX_FRAME",
+        "--ws-max-frame",
+        "ws_max_frame_bytes",
+        _positive_int,
+        "largest WS frame",
+    ),
 )
-
-# Settings whose parsed value maps onto more than one field, or onto a field of another name.
-_FIELD_OF_ENV: dict[str, str] = {
-    "DIALTONE_DB_URL": "db_url",
-    "DIALTONE_DATA_DIR": "data_dir",
-    "DIALTONE_USERNAME_PEPPER": "username_pepper",
-    "DIALTONE_ADMIN_TOKEN": "admin_token",
-    "DIALTONE_TLS_CERT": "tls_cert",
-    "DIALTONE_TLS_KEY": "tls_key",
-    "DIALTONE_TURN_URLS": "turn_urls",
-    "DIALTONE_TURN_SECRET": "turn_secret",
-    "DIALTONE_TURN_TTL": "turn_ttl_seconds",
-    "DIALTONE_STUN_URLS": "stun_urls",
-    "DIALTONE_LOG_LEVEL": "log_level",
-    "DIALTONE_LOG_FORMAT": "log_format",
-    "DIALTONE_SESSION_TTL": "session_ttl_seconds",
-    "DIALTONE_INVITE_TTL": "invite_ttl_seconds",
-    "DIALTONE_MAX_BODY_BYTES": "max_body_bytes",
-    "DIALTONE_RATE_USER": "rate_user_per_second",
-    "DIALTONE_RATE_USER_BURST": "rate_user_burst",
-    "DIALTONE_RATE_IP": "rate_ip_per_second",
-    "DIALTONE_RATE_IP_BURST": "rate_ip_burst",
-    "DIALTONE_AUTH_RATE": "auth_attempts_per_minute",
-    "DIALTONE_TRUST_FORWARDED_FOR": "trust_forwarded_for",
-    "DIALTONE_PASSWORD_PRESET": "kdf_preset",
-    "DIALTONE_DB_POOL_MIN": "db_pool_min",
-    "DIALTONE_DB_POOL_MAX": "db_pool_max",
-    "DIALTONE_WS_HEARTBEAT": "ws_heartbeat_seconds",
-    "DIALTONE_WS_SEND_QUEUE": "ws_send_queue_limit",
-    "DIALTONE_WS_MAX_FRAME": "ws_max_frame_bytes",
-}
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -333,11 +406,11 @@ def load_config(environ: Mapping[str, str], args: argparse.Namespace | None = No
             parsed = setting.parse(raw)
         except ValueError as exc:
             raise ConfigError(f"{source}: {exc}") from None
-        if setting.env == "DIALTONE_LISTEN_ADDR":
+        if setting.field == "listen":
             assert isinstance(parsed, tuple)
             values["listen_host"], values["listen_port"] = parsed
         else:
-            values[_FIELD_OF_ENV[setting.env]] = parsed
+            values[setting.field] = parsed
     config = ServerConfig(**values)  # type: ignore[arg-type]
     validate(config)
     return config

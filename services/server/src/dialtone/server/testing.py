@@ -53,7 +53,7 @@ from dialtone.crypto import DeviceIdentity
 from dialtone.server.app import create_app
 from dialtone.server.clock import Clock, ManualClock
 from dialtone.server.config import ServerConfig
-from dialtone.server.keys import EVENTS_KEY, PRESENCE_KEY
+from dialtone.server.keys import EVENTS_KEY
 from dialtone.server.migrate import apply_migrations
 from dialtone.server.services.events import EventPublisher
 from dialtone.wire import Codec, http, make_converter
@@ -304,13 +304,13 @@ class PublishedEvent:
 
 
 class RecordingEvents:
-    """An `EventPublisher` that records every event and forwards it to the wired one, if any.
+    """An `EventPublisher` that records every event and forwards it to the application's own.
 
-    Tests read `events` to check that an HTTP change was announced. When the realtime side is
-    wired (it sets `EVENTS_KEY`), events still reach real WebSocket clients.
+    Tests read `events` to check that an HTTP change was announced; the events still reach real
+    WebSocket clients through the realtime side's publisher.
 
     Args:
-        inner: The publisher wired by the application, or None.
+        inner: The publisher the application wired (filled in when the server starts).
     """
 
     def __init__(self, inner: EventPublisher | None = None) -> None:
@@ -343,14 +343,6 @@ class RecordingEvents:
         return [entry.event for entry in self.events if isinstance(entry.event, cls)]
 
 
-class NobodyOnline:
-    """A `PresenceSource` used only while the realtime side is not wired: nobody is connected."""
-
-    async def online_user_ids(self, user_ids: Collection[str]) -> set[str]:
-        """Return the empty set."""
-        return set()
-
-
 # -- in-process server ---------------------------------------------------------------------------
 
 
@@ -379,10 +371,8 @@ class RunningServer:
 
 def _record_events(recorder: RecordingEvents) -> Callable[[web.Application], Any]:
     async def context(app: web.Application) -> AsyncIterator[None]:
-        recorder.inner = app.get(EVENTS_KEY)
+        recorder.inner = app[EVENTS_KEY]
         app[EVENTS_KEY] = recorder
-        if PRESENCE_KEY not in app:
-            app[PRESENCE_KEY] = NobodyOnline()
         yield
 
     return context

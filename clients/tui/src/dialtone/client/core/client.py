@@ -170,6 +170,7 @@ class ClientCore:
         self._dir_shared: set[tuple[str, int]] = set()
         self._replayed = 0
         self._synced_once = False
+        self._revoked = False
         self._closed = False
 
     # --- events ----------------------------------------------------------------------------------
@@ -331,7 +332,7 @@ class ClientCore:
         )
         auth = await self._new_device(username, passphrase, identity, self._api.register(request))
         session = self._require()
-        directory_key = ChannelKey.generate(Scope.directory(), _DIRECTORY_EPOCH)
+        directory_key = ChannelKey.generate(Scope.directory(auth.user_id), _DIRECTORY_EPOCH)
         session.keys.put_directory_key(auth.user_id, directory_key)
         await self._persist()
         own = await self._observe_own_devices()
@@ -464,6 +465,7 @@ class ClientCore:
         self._dir_shared.clear()
         self._outbox = Outbox(self.options.outbox_limit)
         self._synced_once = False
+        self._revoked = False
 
     async def close(self) -> None:
         """Disconnect, detach the voice daemon, save and lock the keystore. Safe to call twice."""
@@ -629,7 +631,9 @@ class ClientCore:
     def on_stopped(self, reason: str) -> None:
         """The link gave up or was stopped (LinkHandler)."""
         self._state = ConnectionState.OFFLINE
-        self._emit(Offline(reason=reason))
+        # The server ends a revoked device's sessions, so its last close may look like any
+        # expired session: say what really happened when we were told.
+        self._emit(Offline(reason="this device was revoked" if self._revoked else reason))
 
     async def on_event(self, event: wire_ws.ServerEvent) -> None:
         """One server event, in order (LinkHandler)."""
@@ -985,6 +989,7 @@ class ClientCore:
         await self._persist()
         self._emit(DevicesChanged(user_id=event.user_id, devices=session.book.views(event.user_id)))
         if event.device_id == session.account.device_id:
+            self._revoked = True
             return
         shared = [
             channel
@@ -1154,7 +1159,7 @@ class ClientCore:
                     envelope.signature,
                     session.identity,
                     bundle,
-                    scope=Scope.directory(),
+                    scope=Scope.directory(envelope.owner_user_id),
                     epoch=envelope.key_epoch,
                 )
                 session.keys.put_directory_key(envelope.owner_user_id, key)
@@ -1688,7 +1693,7 @@ class ClientCore:
         sealing.check_text(name, sealing.MAX_NAME_BYTES, "display name")
         key = session.keys.own_directory_key()
         if key is None:
-            key = ChannelKey.generate(Scope.directory(), _DIRECTORY_EPOCH)
+            key = ChannelKey.generate(Scope.directory(session.account.user_id), _DIRECTORY_EPOCH)
             session.keys.put_directory_key(session.account.user_id, key)
             await self._persist()
             await self._share_directory_key(await self._observe_own_devices())

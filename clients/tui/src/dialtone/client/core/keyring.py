@@ -1,13 +1,13 @@
 """Channel and directory keys: the keystore's bytes as dialtone.crypto `ChannelKey` objects.
 
 Channel keys and our own directory key live in the keystore (they must survive restarts). Other
-users' directory keys are kept in memory only: the keystore holds one directory per server, and
-their envelopes stay on the server to be fetched again at the next login.
+users' directory keys (scope: their own directory) are kept in memory only: the keystore holds one
+directory per server, and their envelopes stay on the server to be fetched again at the next login.
 """
 
 from __future__ import annotations
 
-from dialtone.crypto import ChannelKey, Scope
+from dialtone.crypto import ChannelKey, Scope, ScopeKind
 from dialtone.keystore import KeyConflict, Keystore
 
 __all__ = ["KeyRing"]
@@ -70,9 +70,9 @@ class KeyRing:
             KeyConflict: A different key is held for that channel and epoch (the first one wins).
             ValueError: The key is not a channel key.
         """
-        channel_id = key.scope.channel_id
-        if channel_id is None:
+        if key.scope.kind is not ScopeKind.CHANNEL:
             raise ValueError("not a channel key")
+        channel_id = key.scope.id
         added = self._store.put_channel_key(self._server, channel_id, key.epoch, key.secret)
         self._channel_cache[(channel_id, key.epoch)] = key
         return added
@@ -98,7 +98,7 @@ class KeyRing:
         secret = self._store.directory_key(self._server, epoch)
         if secret is None:
             return None
-        key = ChannelKey(Scope.directory(), epoch, secret)
+        key = ChannelKey(Scope.directory(owner_user_id), epoch, secret)
         self._directories.setdefault(owner_user_id, {})[epoch] = key
         return key
 

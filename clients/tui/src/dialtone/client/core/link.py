@@ -245,6 +245,7 @@ class RealtimeLink:
         self._ws = ws
         self.generation += 1
         await self._handler.on_connected(ready, self.generation)
+        self._first_attempt.set()
         delay_hint: float | None = None
         async for frame in ws:
             if frame.type is not aiohttp.WSMsgType.TEXT:

@@ -8,11 +8,11 @@ layer (seal/open, sign/verify, make/open envelope). Two conventions tie the two 
   other through the device's public bundle, which it pins per (user, UUID), so a server that
   swaps keys behind a UUID is caught by the pin and one that swaps UUIDs by the signature.
 - Wire structures that hold a single sealed field without a message id (channel names, profile
-  names) are sealed with a fixed message id per purpose (`CHANNEL_NAME_MESSAGE_ID`,
-  `PROFILE_MESSAGE_ID`); the scope, epoch and sender device still bind them to their context.
+  names) are sealed with the crypto library's `NAME_MESSAGE_ID`; the scope (the channel, or the
+  owner's directory), epoch and sender device still bind them to their context.
 
-Signatures the crypto library does not define (device approvals, WebRTC offers and answers) use
-the device's Ed25519 key over a labelled, length-prefixed input, documented at each function.
+WebRTC offers and answers, which the crypto library does not cover, are signed with the device's
+Ed25519 key over a labelled, length-prefixed input (`signal_signing_input`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import enum
 from typing import Final
 
 from dialtone.crypto import (
+    NAME_MESSAGE_ID,
     ChannelKey,
     DeviceIdentity,
     Envelope,
@@ -28,11 +29,14 @@ from dialtone.crypto import (
     PublicBundle,
     Purpose,
     Scope,
+    ScopeKind,
     SealedMessage,
+    approve_device,
     make_envelope,
     open_envelope,
     open_message,
     seal_fields,
+    verify_device_approval,
 )
 from dialtone.crypto.errors import DecryptionError, InvalidSignature
 from dialtone.wire import http as wire
@@ -40,10 +44,8 @@ from dialtone.wire import ws
 from dialtone.wire.common import DeviceKeys
 
 __all__ = [
-    "CHANNEL_NAME_MESSAGE_ID",
     "MAX_BODY_BYTES",
     "MAX_NAME_BYTES",
-    "PROFILE_MESSAGE_ID",
     "SignalKind",
     "approval_signature",
     "bundle_from_keys",
@@ -69,12 +71,6 @@ MAX_BODY_BYTES: Final = 16 * 1024 - 1
 #: Longest name (channel, display name), in UTF-8 bytes, by the same rule for the 1 KiB limit.
 MAX_NAME_BYTES: Final = 512 - 1
 
-#: The message id a channel name is sealed with (a name carries no id of its own).
-CHANNEL_NAME_MESSAGE_ID: Final = "channel-name"
-#: The message id a profile display name is sealed with.
-PROFILE_MESSAGE_ID: Final = "profile"
-
-_APPROVAL_LABEL: Final = b"dialtone/v1/device-approval\x00"
 _SIGNAL_LABEL: Final = b"dialtone/v1/webrtc-signal\x00"
 _VERSION: Final = b"\x01"
 _SIGNATURE_LENGTH: Final = 64
@@ -171,9 +167,9 @@ def seal_chat(
     Raises:
         ValueError: The body or name is too long for the crypto layer.
     """
-    channel_id = key.scope.channel_id
-    if channel_id is None:
+    if key.scope.kind is not ScopeKind.CHANNEL:
         raise ValueError("a chat message needs a channel key")
+    channel_id = key.scope.id
     sealed = seal_fields(
         identity,
         key,
@@ -243,9 +239,7 @@ def seal_channel_name(
     Returns:
         The wire `ChannelName`.
     """
-    sealed = seal_fields(
-        identity, key, {Purpose.CHANNEL_NAME: name}, message_id=CHANNEL_NAME_MESSAGE_ID
-    )
+    sealed = seal_fields(identity, key, {Purpose.CHANNEL_NAME: name}, message_id=NAME_MESSAGE_ID)
     return wire.ChannelName(
         key_epoch=key.epoch,
         device_id=device_id,
@@ -276,7 +270,7 @@ def open_channel_name(
         sealed = SealedMessage(
             scope=Scope.channel(channel_id),
             epoch=name.key_epoch,
-            message_id=CHANNEL_NAME_MESSAGE_ID,
+            message_id=NAME_MESSAGE_ID,
             sender_device_id=sender.device_id,
             fields={Purpose.CHANNEL_NAME: name.sealed_name},
             signature=name.signature,
@@ -294,13 +288,13 @@ def seal_profile(identity: DeviceIdentity, key: ChannelKey, name: str) -> wire.P
 
     Args:
         identity: This device.
-        key: Our directory key.
+        key: Our directory key (scope: our own directory).
         name: The display name.
 
     Returns:
         The ``PUT /v1/directory/profile`` body.
     """
-    sealed = seal_fields(identity, key, {Purpose.PROFILE_NAME: name}, message_id=PROFILE_MESSAGE_ID)
+    sealed = seal_fields(identity, key, {Purpose.PROFILE_NAME: name}, message_id=NAME_MESSAGE_ID)
     return wire.ProfileUpdateRequest(
         key_epoch=key.epoch,
         sealed_display_name=sealed.fields[Purpose.PROFILE_NAME],
@@ -325,9 +319,9 @@ def open_profile(profile: wire.ProfileInfo, key: ChannelKey, sender: PublicBundl
     """
     try:
         sealed = SealedMessage(
-            scope=Scope.directory(),
+            scope=Scope.directory(profile.user_id),
             epoch=profile.key_epoch,
-            message_id=PROFILE_MESSAGE_ID,
+            message_id=NAME_MESSAGE_ID,
             sender_device_id=sender.device_id,
             fields={Purpose.PROFILE_NAME: profile.sealed_display_name},
             signature=profile.signature,
@@ -411,37 +405,27 @@ def open_envelope_upload(
 # --- device approvals ----------------------------------------------------------------------------
 
 
-def _approval_input(user_id: str, device_id: str, keys: DeviceKeys) -> bytes:
-    return b"".join(
-        (
-            _APPROVAL_LABEL,
-            _VERSION,
-            _field(user_id),
-            _field(device_id),
-            keys.ed25519_public,
-            keys.x25519_public,
-        )
-    )
-
-
 def approval_signature(
     identity: DeviceIdentity, *, user_id: str, device_id: str, keys: DeviceKeys
 ) -> bytes:
-    """Sign the approval of one of our new devices.
-
-    Signature input: ``"dialtone/v1/device-approval\\0" || 0x01 || len(user_id) (4) || user_id ||
-    len(device_id) (4) || device_id || Ed25519 public (32) || X25519 public (32)``.
+    """Sign the approval of one of our new devices (dialtone.crypto's device approval, over the
+    user id and the new device's keys).
 
     Args:
         identity: The approving device.
         user_id: The owner of both devices.
-        device_id: The new device's server id.
+        device_id: The new device's server id (the crypto layer binds the keys instead).
         keys: The new device's keys.
 
     Returns:
         The 64-byte Ed25519 signature.
+
+    Raises:
+        ValueError: The new device's keys are malformed.
+        InvalidSignature: The new device's self-signature does not verify.
     """
-    return identity.signing_key.sign(_approval_input(user_id, device_id, keys))
+    del device_id  # the server id is mapped to the keys by pins, not by this signature
+    return approve_device(identity, user_id, bundle_from_keys(keys))
 
 
 def verify_approval(
@@ -453,16 +437,15 @@ def verify_approval(
         approver: The approving device's bundle.
         signature: The approval signature.
         user_id: The owner of both devices.
-        device_id: The approved device's server id.
+        device_id: The approved device's server id (unused by the signature; see above).
         keys: The approved device's keys.
 
     Returns:
         Whether the signature verifies.
     """
+    del device_id
     try:
-        approver.verify_key.verify(
-            signature, _approval_input(user_id, device_id, keys), what="device approval"
-        )
+        verify_device_approval(approver, user_id, bundle_from_keys(keys), signature)
     except (InvalidSignature, ValueError, TypeError):
         return False
     return True

@@ -36,11 +36,13 @@ class Kind(enum.StrEnum):
     MESSAGES = "m"
     """Messages `a..b` of channel `c` were committed (token `t` of the storing replica)."""
     CHANNEL_EVENT = "c"
-    """Event `e` for the members of channel `c` (minus device `x`), with effect `fx` on user `u`."""
+    """Event `e` for the members of channel `c` (minus device `x`), with effect `fx`."""
     USER_EVENT = "u"
-    """Event `e` for every device of users `u` (minus device `x`); effect `fx` on device `d`."""
+    """Event `e` for every device of users `u` (minus device `x`), with effect `fx`."""
     DEVICE_EVENT = "d"
     """Event `e` for device `d` of user `u` only (voice signaling)."""
+    SESSIONS_ENDED = "z"
+    """Sessions `s` were logged out: close their connections."""
     PRESENCE = "p"
     """User `u` (channels `c`) is now `on`line or not on the sender; `s` is the chosen status."""
     VOICE = "v"
@@ -58,16 +60,19 @@ class Kind(enum.StrEnum):
 
 
 class Effect(enum.StrEnum):
-    """State a channel or user event changes on every replica besides being delivered."""
+    """State a channel or user event changes on every replica besides being delivered.
+
+    The effect's subject travels in `fc` (channel), `fu` (user) and `fd` (device).
+    """
 
     SUBSCRIBE = "sub"
-    """User `u` became a member: subscribe their connections before delivering."""
+    """User `fu` joined channel `fc`: subscribe their connections, then deliver."""
     UNSUBSCRIBE = "unsub"
-    """User `u` left: deliver, then unsubscribe their connections and take them out of voice."""
+    """User `fu` left channel `fc`: unsubscribe them (and take them out of voice), then deliver."""
     DROP_CHANNEL = "drop"
-    """The channel was deleted: deliver, then forget it and empty its voice room."""
+    """Channel `fc` was deleted: deliver, then forget it and empty its voice room."""
     CLOSE_DEVICE = "revoke"
-    """Device `d` was revoked: deliver, then close its connections."""
+    """Device `fd` was revoked: deliver, then close its connections."""
 
 
 @attrs.frozen

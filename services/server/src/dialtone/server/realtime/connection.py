@@ -44,6 +44,7 @@ class Connection:
         conn_id: Identifier unique within this server process.
         user_id: The authenticated user.
         device_id: The authenticated device.
+        session_id: The session the connection was authenticated with.
         session_expires_at: When the session ends (the connection is closed then).
         ws: The prepared WebSocket response.
         transport: The socket transport under `ws`.
@@ -71,6 +72,7 @@ class Connection:
         "inflight",
         "last_seen",
         "session_expires_at",
+        "session_id",
         "user_id",
         "voice_room",
     )
@@ -81,6 +83,7 @@ class Connection:
         conn_id: int,
         user_id: UserId,
         device_id: DeviceId,
+        session_id: str,
         session_expires_at: datetime,
         ws: web.WebSocketResponse,
         transport: asyncio.Transport,
@@ -91,6 +94,7 @@ class Connection:
         self.conn_id = conn_id
         self.user_id = user_id
         self.device_id = device_id
+        self.session_id = session_id
         self.session_expires_at = session_expires_at
         self.channels: set[ChannelId] = set()
         self.voice_room: ChannelId | None = None

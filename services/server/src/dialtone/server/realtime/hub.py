@@ -204,12 +204,19 @@ class Hub:
                 count += 1
         return count
 
-    def fanout_channels(self, channel_ids: Iterable[ChannelId], frame: bytes) -> int:
+    def fanout_channels(
+        self,
+        channel_ids: Iterable[ChannelId],
+        frame: bytes,
+        *,
+        exclude_user: UserId | None = None,
+    ) -> int:
         """Send an event once to every local connection subscribed to any of `channel_ids`.
 
         Args:
             channel_ids: The channels.
             frame: The encoded event.
+            exclude_user: A user whose connections must not receive it.
 
         Returns:
             How many connections it was handed to.
@@ -217,9 +224,12 @@ class Hub:
         seen: set[Connection] = set()
         for channel_id in channel_ids:
             seen.update(self._by_channel.get(channel_id, ()))
+        count = 0
         for conn in seen:
-            conn.send(frame)
-        return len(seen)
+            if conn.user_id != exclude_user:
+                conn.send(frame)
+                count += 1
+        return count
 
     def to_user(
         self, user_id: UserId, frame: bytes, *, exclude_device: DeviceId | None = None
@@ -278,6 +288,21 @@ class Hub:
     def begin_shutdown(self) -> None:
         """Refuse new connections from now on."""
         self._closed = True
+
+    async def wait_empty(self, within: float) -> bool:
+        """Wait until every connection has gone (closed by its client).
+
+        Args:
+            within: Seconds to wait at most.
+
+        Returns:
+            Whether no connection is left.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while self._connections and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        return not self._connections
 
     async def close_all(self, code: int, *, notice: bytes | None = None, within: float) -> None:
         """Close every connection after handing it `notice` and its queued frames.

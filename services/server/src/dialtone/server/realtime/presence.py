@@ -41,6 +41,7 @@ class PresenceChange:
     online: bool
     channels: Channels
 
+
 class PresenceBook:
     """Online users of this replica and of the others it hears from.
 

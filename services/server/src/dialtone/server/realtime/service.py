@@ -102,6 +102,7 @@ class Realtime:
         self._background: set[asyncio.Task[Any]] = set()
         self._own_heartbeat_at = 0.0
         self._ping_ids = 0
+        self._taking_messages = True
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -114,25 +115,30 @@ class Realtime:
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
 
     async def shutdown(self) -> None:
-        """Graceful shutdown, part one: store what is in flight, then send everyone away.
+        """Graceful shutdown, part one: send everyone away without losing a message.
 
-        New connections are refused; messages already received are stored and acknowledged and
-        their fan-out completes; then each client gets `server.going_away` (with a spread-out
-        reconnect delay) and a GOING_AWAY close.
+        New connections are refused and each client is told `server.going_away` (with a spread
+        reconnect delay). Clients close on their own after it, which guarantees that every frame
+        they sent before is read and handled. After a short grace the remaining connections stop
+        taking messages, everything received is stored, acknowledged and fanned out, and they are
+        closed with GOING_AWAY.
         """
+        settings = self.settings
         self.hub.begin_shutdown()
-        grace = self.settings.shutdown_grace
+        for conn in self.hub:
+            notice = ws.GoingAway(
+                reason="server shutting down",
+                reconnect_after_ms=secrets.randbelow(settings.reconnect_spread_ms + 1),
+            )
+            conn.send_now(self.frame(notice))
+        await self.hub.wait_empty(settings.going_away_grace)
+        self._taking_messages = False
+        grace = settings.shutdown_grace
         if not await self.pipeline.drain(grace):
             log.warning("shutdown: messages still being stored after %.0f s", grace)
         if not await self.stream.idle(grace):
             log.warning("shutdown: fan-out still pending after %.0f s", grace)
-        spread = self.settings.reconnect_spread_ms
-        for conn in self.hub:
-            notice = ws.GoingAway(
-                reason="server shutting down", reconnect_after_ms=secrets.randbelow(spread + 1)
-            )
-            conn.send_now(self.frame(notice))
-        await self.hub.close_all(ws.CloseCode.GOING_AWAY, within=self.settings.close_timeout + 1.0)
+        await self.hub.close_all(ws.CloseCode.GOING_AWAY, within=settings.close_timeout + 1.0)
 
     async def stop(self) -> None:
         """Graceful shutdown, part two: say goodbye to the other replicas and stop listening."""
@@ -171,35 +177,36 @@ class Realtime:
     async def publish_channel_event(self, channel_id: str, event: object) -> None:
         """Send `event` to every connected device of every member of a channel, on every replica.
 
-        Membership events also move subscriptions: a new member's connections are subscribed
-        before the event is delivered; a removed member's (and a deleted channel's) after it.
+        Membership events also move subscriptions (see `_effect`): a new member hears of their
+        arrival; a removed member is unsubscribed first, so only remaining members hear it here.
 
         Args:
             channel_id: The channel.
             event: A `dialtone.wire.ws` server event.
         """
         body: dict[str, Any] = {"c": channel_id, "e": self._encode_event(event)}
-        if isinstance(event, ws.MemberAdded):
-            body.update(fx=Effect.SUBSCRIBE.value, u=event.user_id)
-        elif isinstance(event, ws.MemberRemoved):
-            body.update(fx=Effect.UNSUBSCRIBE.value, u=event.user_id)
-        elif isinstance(event, ws.ChannelDeleted):
-            body.update(fx=Effect.DROP_CHANNEL.value)
-        await self._signal(Kind.CHANNEL_EVENT, **body)
+        await self._signal(Kind.CHANNEL_EVENT, **body, **_effect(event))
 
     async def publish_user_event(self, user_ids: Collection[str], event: object) -> None:
         """Send `event` to every connected device of the given users, on every replica.
 
-        A `device.revoked` event also closes the revoked device's connections (4005).
+        Membership, deletion and revocation events have the same effects as on a channel (a
+        revoked device's connections are closed with 4005 after hearing it).
 
         Args:
             user_ids: The recipients.
             event: A `dialtone.wire.ws` server event.
         """
         body: dict[str, Any] = {"u": list(user_ids), "e": self._encode_event(event)}
-        if isinstance(event, ws.DeviceRevoked):
-            body.update(fx=Effect.CLOSE_DEVICE.value, d=event.device_id)
-        await self._signal(Kind.USER_EVENT, **body)
+        await self._signal(Kind.USER_EVENT, **body, **_effect(event))
+
+    async def end_sessions(self, session_ids: Collection[str]) -> None:
+        """Close the connections of logged-out sessions (4001), on every replica.
+
+        Args:
+            session_ids: The sessions that ended.
+        """
+        await self._signal(Kind.SESSIONS_ENDED, s=list(session_ids))
 
     async def online_user_ids(self, user_ids: Collection[str]) -> set[str]:
         """Return which of `user_ids` are connected to any replica.
@@ -260,7 +267,7 @@ class Realtime:
             status = PresenceStatus.OFFLINE
         last_seen = None if change.online else self.clock.now()
         event = ws.PresenceChanged(user_id=change.user_id, status=status, last_seen_at=last_seen)
-        self.hub.fanout_channels(change.channels, self.frame(event))
+        self.hub.fanout_channels(change.channels, self.frame(event), exclude_user=change.user_id)
 
     # -- client events ------------------------------------------------------------------------
 
@@ -276,9 +283,9 @@ class Realtime:
                 conn, ErrorCode.RATE_LIMITED, "too many messages waiting", event.client_msg_id
             )
             return
-        if not self.hub.accepting:
+        if not self._taking_messages:
             self.reply_error(
-                conn, ErrorCode.UNAVAILABLE, "server shutting down", event.client_msg_id
+                conn, ErrorCode.UNAVAILABLE, "server shutting down; send again", event.client_msg_id
             )
             return
         conn.inflight += 1
@@ -555,6 +562,9 @@ class Realtime:
             self._on_channel_event(body)
         elif kind is Kind.USER_EVENT:
             self._on_user_event(body)
+        elif kind is Kind.SESSIONS_ENDED:
+            ended = set(body["s"])
+            self.hub.close_where(lambda c: c.session_id in ended, ws.CloseCode.UNAUTHORIZED)
         elif kind is Kind.DEVICE_EVENT:
             self.hub.to_device(body["u"], body["d"], text_frame(body["e"].encode()))
         elif kind is Kind.HEARTBEAT:
@@ -576,27 +586,36 @@ class Realtime:
             self._forget_replica(signal.replica)
 
     def _on_channel_event(self, body: dict[str, Any]) -> None:
-        channel_id: ChannelId = body["c"]
-        effect = body.get("fx")
+        self._effect_before(body)
         frame = text_frame(body["e"].encode())
-        if effect == Effect.SUBSCRIBE:
-            self.hub.subscribe(channel_id, body["u"])
-        self.hub.fanout(channel_id, frame, exclude_device=body.get("x"))
-        if effect == Effect.UNSUBSCRIBE:
-            user_id = body["u"]
-            self.hub.unsubscribe(channel_id, user_id)
-            self._apply_voice_locally(self.voice.leave_user_room(user_id, channel_id))
-        elif effect == Effect.DROP_CHANNEL:
-            self.hub.drop_channel(channel_id)
-            self._apply_voice_locally(self.voice.close_room(channel_id))
+        self.hub.fanout(body["c"], frame, exclude_device=body.get("x"))
+        self._effect_after(body)
 
     def _on_user_event(self, body: dict[str, Any]) -> None:
+        self._effect_before(body)
         frame = text_frame(body["e"].encode())
         exclude = body.get("x")
         for user_id in body["u"]:
             self.hub.to_user(user_id, frame, exclude_device=exclude)
-        if body.get("fx") == Effect.CLOSE_DEVICE:
-            device_id = body["d"]
+        self._effect_after(body)
+
+    def _effect_before(self, body: dict[str, Any]) -> None:
+        effect = body.get("fx")
+        if effect == Effect.SUBSCRIBE:
+            self.hub.subscribe(body["fc"], body["fu"])
+        elif effect == Effect.UNSUBSCRIBE:
+            channel_id, user_id = body["fc"], body["fu"]
+            self.hub.unsubscribe(channel_id, user_id)
+            self._apply_voice_locally(self.voice.leave_user_room(user_id, channel_id))
+
+    def _effect_after(self, body: dict[str, Any]) -> None:
+        effect = body.get("fx")
+        if effect == Effect.DROP_CHANNEL:
+            channel_id = body["fc"]
+            self._apply_voice_locally(self.voice.close_room(channel_id))
+            self.hub.drop_channel(channel_id)
+        elif effect == Effect.CLOSE_DEVICE:
+            device_id = body["fd"]
             self._apply_voice_locally(self.voice.leave(device_id))
             self.hub.close_where(lambda c: c.device_id == device_id, ws.CloseCode.DEVICE_REVOKED)
 
@@ -696,6 +715,19 @@ class Realtime:
                 conn.close(ws.CloseCode.IDLE_TIMEOUT)
             else:
                 conn.send(frame)
+
+
+def _effect(event: object) -> dict[str, str]:
+    """The state change an event carries besides being delivered (signal fields `f*`)."""
+    if isinstance(event, ws.MemberAdded):
+        return {"fx": Effect.SUBSCRIBE.value, "fc": event.channel_id, "fu": event.user_id}
+    if isinstance(event, ws.MemberRemoved):
+        return {"fx": Effect.UNSUBSCRIBE.value, "fc": event.channel_id, "fu": event.user_id}
+    if isinstance(event, ws.ChannelDeleted):
+        return {"fx": Effect.DROP_CHANNEL.value, "fc": event.channel_id}
+    if isinstance(event, ws.DeviceRevoked):
+        return {"fx": Effect.CLOSE_DEVICE.value, "fd": event.device_id}
+    return {}
 
 
 def channel_message(record: MessageRecord) -> ChannelMessage:

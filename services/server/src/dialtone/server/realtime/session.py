@@ -33,6 +33,7 @@ async def serve(
     *,
     user_id: UserId,
     device_id: DeviceId,
+    session_id: str,
     session_expires_at: datetime,
 ) -> web.WebSocketResponse:
     """Run the WebSocket of an authenticated request until it closes.
@@ -42,6 +43,7 @@ async def serve(
         request: The upgrade request (already authenticated).
         user_id: The session's user.
         device_id: The session's device.
+        session_id: The session.
         session_expires_at: When the session ends.
 
     Returns:
@@ -66,6 +68,7 @@ async def serve(
         conn_id=rt.hub.next_id(),
         user_id=user_id,
         device_id=device_id,
+        session_id=session_id,
         session_expires_at=session_expires_at,
         ws=websocket,
         transport=transport,

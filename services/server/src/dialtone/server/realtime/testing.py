@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from dialtone.server.testing import ApiClient, TestUser
-from dialtone.wire import ws
+from dialtone.crypto import DeviceIdentity
+from dialtone.server.testing import ApiClient, TestDevice, TestUser, device_keys
+from dialtone.wire import http, ws
 from dialtone.wire.codec import Codec
 from dialtone.wire.common import SUPPORTED_PROTOCOL_VERSIONS, ChannelCursor, Ping, Pong
 
@@ -124,7 +125,11 @@ class WsClient:
         await self.websocket.send_str(self.codec.encode_ws(event))
 
     async def send_message(
-        self, channel_id: str, *, body: bytes | None = None, client_msg_id: str | None = None,
+        self,
+        channel_id: str,
+        *,
+        body: bytes | None = None,
+        client_msg_id: str | None = None,
         key_epoch: int = 1,
     ) -> str:
         """Send a channel message with placeholder ciphertext.
@@ -217,18 +222,19 @@ class WsClient:
             await self.next(kind, within=max(0.001, deadline - loop.time())) for _ in range(count)
         ]
 
-    async def quiet(self, kind: type[Any] = object, *, within: float = 0.3) -> bool:
+    async def quiet(self, kind: type[Any] = object, *, within: float = 0.3, **match: Any) -> bool:
         """Return True if no event of `kind` arrives within `within` seconds (others are kept).
 
         Args:
             kind: The event class (any event by default).
             within: Seconds to listen.
+            **match: Field values that make an event count.
 
         Returns:
             True when nothing of that kind came.
         """
         try:
-            await self.next(kind, within=within)
+            await self.next(kind, within=within, **match)
         except TimeoutError:
             return True
         return False
@@ -256,6 +262,35 @@ class WsClient:
     async def close(self) -> None:
         """Close from the client side."""
         await self.websocket.close()
+
+
+async def add_device(api: ApiClient, user: TestUser) -> TestDevice:
+    """Register a second device of `user` and approve it from the first.
+
+    Args:
+        api: The HTTP client.
+        user: The user.
+
+    Returns:
+        The new, approved device with its session.
+    """
+    identity = DeviceIdentity.generate()
+    auth = await api.call(
+        "POST",
+        "/v1/devices",
+        http.AuthResponse,
+        body=http.DeviceAddRequest(
+            username=user.username, password=user.password, device=device_keys(identity)
+        ),
+    )
+    await api.call(
+        "POST",
+        f"/v1/devices/{auth.device_id}/approve",
+        http.DeviceInfo,
+        body=http.DeviceApproveRequest(approval_signature=secrets.token_bytes(64)),
+        token=user.token,
+    )
+    return TestDevice(identity=identity, device_id=auth.device_id, token=auth.token)
 
 
 def _matches(event: object, kind: type[Any], match: dict[str, Any]) -> bool:

@@ -47,6 +47,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         request,
         user_id=principal.user_id,
         device_id=principal.device_id,
+        session_id=principal.session_id,
         session_expires_at=live.expires_at,
     )
 
