@@ -96,11 +96,11 @@ class Recorder:
         where: Callable[[T], bool] = lambda _e: True,
         *,
         since: int = 0,
-        timeout: float = WAIT,
+        within: float = WAIT,
     ) -> T:
         """The first event of type `cls` after `since` that satisfies `where`."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while True:
             for event in self.events[since:]:
                 if isinstance(event, cls) and where(event):
@@ -109,7 +109,7 @@ class Recorder:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 seen = [type(e).__name__ for e in self.events[since:]]
-                raise AssertionError(f"no {cls.__name__} within {timeout} s; saw {seen}")
+                raise AssertionError(f"no {cls.__name__} within {within} s; saw {seen}")
             try:
                 await asyncio.wait_for(self._changed.wait(), remaining)
             except TimeoutError:
@@ -137,9 +137,7 @@ class Client:
         return account.device_id
 
     async def received(self, body: str, *, since: int = 0) -> DecryptedMessage:
-        event = await self.seen.wait(
-            MessageReceived, lambda e: e.message.body == body, since=since
-        )
+        event = await self.seen.wait(MessageReceived, lambda e: e.message.body == body, since=since)
         return event.message
 
 
@@ -178,7 +176,9 @@ class Harness:
     ) -> Client:
         """Register a new user with a display name, connected and synced."""
         client = self.core(name, url=url)
-        invite = await create_invite(self.api, self.server.config.admin_token)
+        admin_token = self.server.config.admin_token
+        assert admin_token is not None
+        invite = await create_invite(self.api, admin_token)
         await client.core.register(
             invite_token=invite,
             username=name,
@@ -196,7 +196,9 @@ class Harness:
         for member in members:
             await member.seen.wait(
                 ChannelsChanged,
-                lambda e: any(c.channel_id == view.channel_id and c.name == name for c in e.channels),
+                lambda e: any(
+                    c.channel_id == view.channel_id and c.name == name for c in e.channels
+                ),
             )
         return view.channel_id
 
@@ -229,12 +231,12 @@ async def acked(client: Client, client_msg_id: str, *, since: int = 0) -> Messag
     )
 
 
-# --- a WebSocket + HTTP proxy that can alter what the server says ----------------------------------
+# --- a WebSocket + HTTP proxy that can alter what the server says --------------------------------
 
 CUT: Final = object()
 """Returned by a proxy filter: close the client's connection instead of forwarding the frame."""
 
-FrameFilter = Callable[[str], "str | None | object"]
+FrameFilter = Callable[[str], "str | object | None"]
 
 
 class Proxy:
@@ -459,7 +461,9 @@ async def test_a_message_altered_by_a_proxy_shows_as_tampered_live(
         event = json.loads(frame)
         if event.get("type") == "channel.message.new":
             body = event["message"]["sealed_body"]
-            event["message"]["sealed_body"] = body[:10] + ("A" if body[10] != "A" else "B") + body[11:]
+            event["message"]["sealed_body"] = (
+                body[:10] + ("A" if body[10] != "A" else "B") + body[11:]
+            )
         return json.dumps(event)
 
     proxy.on_server_frame = flip_body
@@ -494,7 +498,11 @@ async def test_a_reconnecting_client_resumes_from_its_last_sequence_numbers(
     synced = await bob.seen.wait(Synced, since=since)
     assert synced.replayed == 3
     replayed = [e.message for e in bob.seen.of(MessageReceived, since=since)]
-    assert [(m.seq, m.body) for m in replayed] == [(2, "missed 1"), (3, "missed 2"), (4, "missed 3")]
+    assert [(m.seq, m.body) for m in replayed] == [
+        (2, "missed 1"),
+        (3, "missed 2"),
+        (4, "missed 3"),
+    ]
     assert first.client_msg_id not in {m.client_msg_id for m in replayed}
 
 
@@ -834,9 +842,9 @@ class Daemon:
         self._writer.write(self.codec.encode_ipc(event))
         await self._writer.drain()
 
-    async def next(self, cls: type[T], timeout: float = WAIT) -> T:
+    async def next(self, cls: type[T], within: float = WAIT) -> T:
         while True:
-            command = await asyncio.wait_for(self.commands.get(), timeout)
+            command = await asyncio.wait_for(self.commands.get(), within)
             if isinstance(command, cls):
                 return command
 
@@ -945,7 +953,7 @@ async def test_an_offer_rewritten_on_the_way_is_refused(
         assert (refused.kind, refused.from_device_id) == ("offer", alice.device_id)
         assert "does not verify" in refused.reason
         with pytest.raises(TimeoutError):
-            await bob_daemon.next(ipc.PeerOffer, timeout=1.0)
+            await bob_daemon.next(ipc.PeerOffer, within=1.0)
     finally:
         await alice_daemon.stop()
         await bob_daemon.stop()

@@ -64,6 +64,17 @@ async def receive_json(ws: aiohttp.ClientWebSocketResponse) -> dict[str, object]
     return data
 
 
+async def read_to_close(ws: aiohttp.ClientWebSocketResponse) -> tuple[list[int], int]:
+    """Read event numbers until the close frame; return them and the close code it carried."""
+    numbers = []
+    while True:
+        msg = await ws.receive(timeout=10)
+        if msg.type is not aiohttp.WSMsgType.TEXT:
+            assert msg.type is aiohttp.WSMsgType.CLOSE, msg
+            return numbers, int(msg.data)
+        numbers.append(json.loads(msg.data)["n"])
+
+
 async def nothing_arrives(ws: aiohttp.ClientWebSocketResponse, wait: float = 0.2) -> bool:
     try:
         msg = await ws.receive(timeout=wait)
@@ -213,10 +224,7 @@ async def test_a_hole_in_the_stream_closes_with_resync(site: HubSite) -> None:
     ws, _conn = await site.connect(new_id(), channel)
     site.hub.fanout_message(channel, 1, event(1), origin=None)
     site.hub.fanout_message(channel, 3, event(3), origin=None)
-    assert (await receive_json(ws))["n"] == 1
-    msg = await ws.receive(timeout=5)
-    assert msg.type is aiohttp.WSMsgType.CLOSE
-    assert msg.data == RESYNC
+    assert await read_to_close(ws) == ([1], RESYNC)
 
 
 async def test_slow_consumer_is_closed_with_its_code_after_an_unbroken_prefix(
@@ -246,13 +254,10 @@ async def test_slow_consumer_is_closed_with_its_code_after_an_unbroken_prefix(
                 break
     assert slow.closing
     assert slow.close_code is CloseCode.SLOW_CONSUMER
-    expected = 1
-    async for msg in slow_ws:
-        assert msg.type is aiohttp.WSMsgType.TEXT
-        assert json.loads(msg.data)["n"] == expected
-        expected += 1
-    assert slow_ws.close_code == CloseCode.SLOW_CONSUMER
-    assert 1 < expected <= sent
+    numbers, code = await read_to_close(slow_ws)
+    assert code == CloseCode.SLOW_CONSUMER
+    assert numbers == list(range(1, len(numbers) + 1))
+    assert 0 < len(numbers) < sent
     # The fast consumer was not held back and is still connected.
     site.hub.fanout_message(channel, sent + 1, event(sent + 1), origin=None)
     while fast_got < sent + 1:
@@ -280,13 +285,11 @@ async def test_close_all_sends_notice_and_queued_frames_then_going_away(site: Hu
 
 
 async def _read_to_close(ws: aiohttp.ClientWebSocketResponse, frames: int) -> None:
-    numbers = []
-    async for msg in ws:
-        numbers.append(json.loads(msg.data)["n"])
+    numbers, code = await read_to_close(ws)
     assert len(numbers) == frames
     assert sorted(numbers[:-1]) == numbers[:-1] == list(range(1, frames))
     assert numbers[-1] == 0
-    assert ws.close_code == CloseCode.GOING_AWAY
+    assert code == CloseCode.GOING_AWAY
 
 
 async def test_detach_unregisters_every_index(site: HubSite) -> None:

@@ -158,9 +158,7 @@ async def test_channel_changes_made_over_http_reach_members(
         "POST",
         f"/v1/channels/{channel.channel_id}/envelopes",
         http.EnvelopePostResponse,
-        body=http.EnvelopePostRequest(
-            key_epoch=2, envelopes=(envelope_for(bob.device.device_id),)
-        ),
+        body=http.EnvelopePostRequest(key_epoch=2, envelopes=(envelope_for(bob.device.device_id),)),
         token=alice.token,
     )
     available = await b.next(ws.EnvelopeAvailable)

@@ -65,9 +65,7 @@ async def test_no_common_protocol_version_closes_with_4002(
     assert await client.closed() == ws.CloseCode.UNSUPPORTED_VERSION
 
 
-async def test_silence_instead_of_hello_closes(
-    api: ApiClient, start_server: StartServer
-) -> None:
+async def test_silence_instead_of_hello_closes(api: ApiClient, start_server: StartServer) -> None:
     """A connection that never says hello is closed after the hello timeout."""
     server = await start_server(ws_heartbeat_seconds=0.4)
     api = ApiClient(api.session, server.base_url)

@@ -42,6 +42,7 @@ __all__ = [
     "VoiceJoin",
     "VoiceLeave",
     "VoiceMute",
+    "command_name",
     "is_command",
     "parse",
     "parse_duration",
@@ -292,6 +293,42 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("nick", (), ("/nick <display name>",), "set the name your contacts see"),
     CommandSpec("quit", ("q", "exit"), ("/quit",), "leave Dialtone"),
 )
+
+
+_NAMES: dict[type, str] = {
+    Help: "/help",
+    Join: "/join",
+    ChannelList: "/list",
+    ChannelCreate: "/channel create",
+    ChannelRename: "/channel rename",
+    ChannelDelete: "/channel delete",
+    MembersList: "/members",
+    MembersAdd: "/members add",
+    MembersRemove: "/members remove",
+    Invite: "/invite",
+    Verify: "/verify",
+    DevicesList: "/devices",
+    DevicesApprove: "/devices approve",
+    DevicesRevoke: "/devices revoke",
+    VoiceJoin: "/voice join",
+    VoiceLeave: "/voice leave",
+    VoiceMute: "/voice mute",
+    VoiceDeafen: "/voice deafen",
+    Nick: "/nick",
+    Quit: "/quit",
+}
+
+
+def command_name(command: Command) -> str:
+    """How the user wrote a command, for messages about it.
+
+    Args:
+        command: The command.
+
+    Returns:
+        E.g. ``/channel create``.
+    """
+    return _NAMES[type(command)]
 
 
 def spec_for(word: str) -> CommandSpec | None:

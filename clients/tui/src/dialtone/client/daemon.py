@@ -151,11 +151,11 @@ class VoiceDaemonProcess:
             how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
             self._on_exit(f"{how}" + (f": {last}" if last else ""))
 
-    async def stop(self, timeout: float = _STOP_TIMEOUT_S) -> None:
-        """Stop the daemon: SIGTERM, then SIGKILL after `timeout` seconds.
+    async def stop(self, grace: float = _STOP_TIMEOUT_S) -> None:
+        """Stop the daemon: SIGTERM, then SIGKILL after `grace` seconds.
 
         Args:
-            timeout: Seconds to wait before killing it.
+            grace: Seconds to wait before killing it.
         """
         self._stopping = True
         process = self._process
@@ -163,14 +163,14 @@ class VoiceDaemonProcess:
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(process.wait(), timeout)
+                await asyncio.wait_for(process.wait(), grace)
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 await process.wait()
         if self._watch is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._watch, timeout)
+                await asyncio.wait_for(self._watch, grace)
             self._watch = None
 
 

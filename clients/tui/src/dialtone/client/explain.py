@@ -35,7 +35,9 @@ _API_TEXT: dict[str, str] = {
     ErrorCode.INVALID_INVITE: "the invite is invalid, already used or expired",
     ErrorCode.USERNAME_TAKEN: "that username is taken",
     ErrorCode.FORBIDDEN: "you are not allowed to do that",
-    ErrorCode.DEVICE_PENDING: "this device is still waiting for approval by another of your devices",
+    ErrorCode.DEVICE_PENDING: (
+        "this device is still waiting for approval by another of your devices"
+    ),
     ErrorCode.DEVICE_REVOKED: "this device was revoked",
     ErrorCode.TOO_MANY_DEVICES: "your account has too many devices: revoke one first",
     ErrorCode.RATE_LIMITED: "too many requests: wait a moment and try again",

@@ -13,9 +13,10 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from dbus_next import BusType, Message, MessageType
-from dbus_next.aio import MessageBus
+from dbus_next.aio.message_bus import MessageBus
+from dbus_next.constants import BusType, MessageType
 from dbus_next.errors import DBusError
+from dbus_next.message import Message
 
 __all__ = [
     "BellNotifier",
@@ -124,7 +125,11 @@ class DesktopNotifier:
     async def _connect(self) -> MessageBus:
         if self._bus is None or not self._bus.connected:
             try:
-                bus = MessageBus(bus_address=self._bus_address, bus_type=BusType.SESSION)
+                bus = (
+                    MessageBus(bus_address=self._bus_address)
+                    if self._bus_address is not None
+                    else MessageBus(bus_type=BusType.SESSION)
+                )
                 self._bus = await bus.connect()
             except (OSError, ValueError, DBusError) as exc:
                 raise NotificationError(f"no session D-Bus ({exc})") from exc
@@ -184,8 +189,8 @@ class DesktopNotifier:
         bus, self._bus = self._bus, None
         if bus is not None:
             with contextlib.suppress(Exception):
-                bus.disconnect()
-                await bus.wait_for_disconnect()
+                bus.disconnect()  # type: ignore[no-untyped-call]
+                await bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
 
 
 def make_notifier(

@@ -11,8 +11,8 @@ accept what the generic path accepts, giving an equal object.
 - Decoding is one compiled regular expression over the whole frame that checks the layout and
   every field's own pattern (the `fields.Pattern` regexes verbatim, integer digits, the RFC 3339
   timestamp pattern of the hooks) and captures the values. What the expression does not check is
-  then checked as the hooks do: integer ranges (when the digit count does not already bound them),
-  base64url canonicality and decoded sizes, impossible dates. The attrs objects are then built.
+  then checked as the hooks do (integer ranges, base64url canonicality, impossible dates), and
+  the attrs objects are built.
 - Encoding is one ``%`` format with the keys and punctuation baked in. A value that the generic
   encoder would write differently from the plain pattern (a non-``str`` in a string field, a
   ``bool`` in an integer field, a string that needs escaping, a subclass) makes it give up.
@@ -264,17 +264,15 @@ class _Generator:
         return var
 
     def integer(self, hint: Any, bounds: IntRange, value: str) -> str:
-        if bounds.hi < 0 or bounds.lo > bounds.hi:
-            raise TypeError(f"no fast path for the range {bounds!r}")
         self.check_unstructure(hint, identity)
         self.checks.append(f"if {value}.__class__ is not int: return None")
-        # Non-negative numbers without leading zeros, one digit shorter than `hi`: anything else
-        # (a negative, "-0", a number as long as `hi`) is rare and left to the generic path.
-        more = max(len(str(bounds.hi)) - 2, 0)
-        var = self.capture(f"0|[1-9][0-9]{{0,{more}}}")
+        # JSON integers (no fraction, no exponent, no leading zero) no longer than the bounds:
+        # longer ones are out of range, and left to the generic path to say so.
+        digits = len(str(max(abs(bounds.lo), abs(bounds.hi))))
+        sign = "-?" if bounds.lo < 0 else ""
+        var = self.capture(f"{sign}(?:0|[1-9][0-9]{{0,{digits - 1}}})")
         self.convert.append(f"{var} = int({var})")
-        if bounds.lo > 0 or 10 ** (more + 1) - 1 > bounds.hi:
-            self.convert.append(f"if not {bounds.lo} <= {var} <= {bounds.hi}: return None")
+        self.convert.append(f"if not {bounds.lo} <= {var} <= {bounds.hi}: return None")
         self.template.append("%d")
         self.args.append(value)
         return var

@@ -45,6 +45,19 @@ class ClientOptions:
         voice_stun_urls: Extra STUN URLs handed to the voice daemon (besides the server's).
         voice_turn_urls: TURN URLs overriding the server's (the server's credentials are used).
         voice_relay_only: Ask the daemon to use TURN relays only (hides host addresses).
+        theme: (TUI) The Textual theme; ``ansi-dark`` uses the terminal's own colours.
+        username: (TUI) The username to suggest on the connect screen.
+        invite_token: (TUI) An invite to pre-fill on the register screen.
+        notify: (TUI) How mentions in another channel are signalled: ``bell``, ``desktop``
+            (org.freedesktop.Notifications, opt-in) or ``off``.
+        voice_auto: (TUI) Start ``dialtone-voiced`` and attach to it.
+        voiced_command: (TUI) The daemon's command (``--voiced``).
+        voice_debug: (TUI) Start the daemon with debug logging.
+        voice_log: (TUI) The daemon's log file.
+        voice_ptt: (TUI) The push-to-talk key, or None for none.
+        voice_ptt_backend: (TUI) ``auto``, ``portal`` or ``hotkey``.
+        voice_vad: (TUI) Voice activity detection decides when to send.
+        voice_meter: (TUI) Show the microphone level.
     """
 
     # --- core section (owned by the client core) ------------------------------------------------
@@ -67,3 +80,20 @@ class ClientOptions:
     voice_relay_only: bool = False
 
     # --- TUI section (owned by the TUI engineer) ------------------------------------------------
+    # Read by the TUI only (dialtone.client.app); the core ignores them.
+    theme: str = "ansi-dark"
+    username: str | None = None
+    invite_token: str | None = attrs.field(default=None, repr=False)
+    notify: str = attrs.field(
+        default="bell", validator=attrs.validators.in_(("bell", "desktop", "off"))
+    )
+    voice_auto: bool = False
+    voiced_command: str = "dialtone-voiced"
+    voice_debug: bool = False
+    voice_log: Path | None = None
+    voice_ptt: str | None = None
+    voice_ptt_backend: str = attrs.field(
+        default="auto", validator=attrs.validators.in_(("auto", "portal", "hotkey"))
+    )
+    voice_vad: bool = False
+    voice_meter: bool = False

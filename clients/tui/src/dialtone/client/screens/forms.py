@@ -9,12 +9,12 @@ logs in or adds this device (in a worker: scrypt and the network never block the
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 
 import attrs
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
@@ -70,7 +70,7 @@ class SignIn:
 class FormScreen(Screen[None]):
     """A centred form with a title, an explanation and an error line."""
 
-    BINDINGS = [Binding("escape", "back", "Back")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Back")]
 
     FORM_TITLE = ""
     FORM_HELP = ""
@@ -186,15 +186,15 @@ class ConnectScreen(FormScreen):
         self._go(mode)
 
     @on(Button.Pressed, "#login")
-    def _login(self) -> None:
+    def _login_pressed(self) -> None:
         self._go(SignInMode.LOGIN)
 
     @on(Button.Pressed, "#register")
-    def _register(self) -> None:
+    def _register_pressed(self) -> None:
         self._go(SignInMode.REGISTER)
 
     @on(Button.Pressed, "#add-device")
-    def _add_device(self) -> None:
+    def _add_device_pressed(self) -> None:
         self._go(SignInMode.ADD_DEVICE)
 
     def _go(self, mode: SignInMode) -> None:
@@ -407,4 +407,5 @@ class KeystoreScreen(FormScreen):
             self.query_one("#submit", Button).disabled = False
             self.show_error(explain(exc))
             return
-        await self.host.enter_main()
+        # Not awaited here: entering the main screen removes this screen and its workers.
+        self.app.call_later(self.host.enter_main)

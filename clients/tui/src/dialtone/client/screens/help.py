@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
@@ -50,7 +52,7 @@ def help_table() -> Table:
 class HelpScreen(ModalScreen[None]):
     """Keys and commands; Esc, F1 or q closes it."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,f1,q,ctrl+slash,ctrl+underscore", "close", "Close", priority=True),
     ]
 

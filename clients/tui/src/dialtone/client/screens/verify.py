@@ -3,11 +3,13 @@ marking them verified."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.table import Table
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
@@ -65,7 +67,7 @@ class VerifyScreen(ModalScreen[bool]):
         view: The safety number and devices.
     """
 
-    BINDINGS = [Binding("escape", "cancel", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Close")]
 
     def __init__(self, view: SafetyNumberView) -> None:
         super().__init__()

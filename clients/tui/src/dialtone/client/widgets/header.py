@@ -24,7 +24,7 @@ class HeaderState:
     Attributes:
         user: The username (and display name).
         fingerprint: This device's short fingerprint.
-        channel: The open channel's title, or None.
+        channel: The open channel's label (``#name``), or None.
         voice: The voice room and our state there, or None.
         connection: The connection state.
         detail: A detail of the connection state (the next retry, why offline).
@@ -62,7 +62,7 @@ class StatusHeader(Widget):
         parts: list[Text] = [Text(" dialtone", style="bold")]
         if state.user:
             parts.append(Text.assemble((state.user, "bold"), (f"  {state.fingerprint}", "dim")))
-        parts.append(Text(f"#{state.channel}" if state.channel else "no channel", style="bold"))
+        parts.append(Text(state.channel or "no channel", style="bold"))
         parts.append(Text(f"voice: {state.voice}" if state.voice else "voice: -", style="dim"))
         status = Text(label, style=f"bold {colour}")
         if state.detail:

@@ -9,21 +9,22 @@ responsive while messages pour in. Scrolling to the top asks for an older page
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
-from datetime import date, tzinfo
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, tzinfo
+from typing import ClassVar
 
 from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from dialtone.client.core.events import DecryptedMessage, DeviceTrust, FailedMessage
+from dialtone.client.core.events import DeviceTrust, FailedMessage
 from dialtone.client.timeline import Change, ChangeKind, Entry, LineLevel, LocalLine, Timeline
 
 __all__ = ["SENDER_COLOURS", "MessageLog", "render_entry", "sender_colour"]
@@ -88,13 +89,17 @@ def _highlight_mentions(body: Text, names: Sequence[str]) -> None:
             start = plain.find(token, end)
 
 
-def _content(entry: Entry, mention_names: Sequence[str]) -> Text:
+def _content(
+    entry: Entry, mention_names: Sequence[str], name_of: Callable[[str], str] | None
+) -> Text:
     item = entry.item
     if isinstance(item, LocalLine):
         content = Text(item.text, style=_LEVEL_STYLES[item.level])
     elif isinstance(item, FailedMessage):
+        user = item.sender_user_id
+        name = name_of(user) if name_of is not None else f"user-{user[:8]}"
         content = Text.assemble(
-            (f"user-{item.sender_user_id[:8]}", Style(color=sender_colour(item.sender_user_id))),
+            (name, Style(color=sender_colour(user))),
             "  ",
             (f"⚠ cannot read this message: {item.reason.value} ({item.detail})", _FAILED_STYLE),
         )
@@ -124,6 +129,7 @@ def render_entry(
     tz: tzinfo | None = None,
     day_break: bool = False,
     mention_names: Sequence[str] = (),
+    name_of: Callable[[str], str] | None = None,
 ) -> list[Strip]:
     """Render one entry into lines: the time in a left column, the rest wrapped beside it.
 
@@ -134,12 +140,14 @@ def render_entry(
         tz: The time zone of the timestamps (None: local).
         day_break: Whether a line with the entry's date goes first (a new day starts).
         mention_names: Names that, written as ``@name``, mention the user.
+        name_of: The display name of a user id (for messages that cannot be read, whose sealed
+            sender name is unknown).
 
     Returns:
         The strips, each exactly `width` cells.
     """
     width = max(width, _TIME_WIDTH + 8)
-    content = _content(entry, mention_names)
+    content = _content(entry, mention_names, name_of)
     lines = content.wrap(console, width - _TIME_WIDTH, overflow="fold")
     moment = entry.item.timestamp.astimezone(tz)
     clock = moment.strftime("%H:%M").ljust(_TIME_WIDTH)
@@ -163,7 +171,7 @@ class MessageLog(ScrollView, can_focus=True):
         classes: CSS classes.
     """
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("pageup", "page_up", "Older", show=False),
         Binding("pagedown", "page_down", "Newer", show=False),
         Binding("home", "scroll_home", "Oldest", show=False),
@@ -201,6 +209,7 @@ class MessageLog(ScrollView, can_focus=True):
         self.timeline: Timeline | None = None
         self.tz: tzinfo | None = None
         self.mention_names: tuple[str, ...] = ()
+        self.name_of: Callable[[str], str] | None = None
         self._lines: list[Strip] = []
         # id(entry) -> (entry, version, width, day_break, strips); holding the entry keeps its id
         # from being reused by another entry while cached.
@@ -236,7 +245,7 @@ class MessageLog(ScrollView, can_focus=True):
         at_bottom = self._at_bottom()
         if kind is ChangeKind.APPENDED and self._width:
             for entry in change.entries:
-                self._lines.extend(self._render(entry))
+                self._lines.extend(self._render_entry(entry))
             self._set_virtual_size()
         elif kind is ChangeKind.PREPENDED:
             before = len(self._lines)
@@ -273,7 +282,7 @@ class MessageLog(ScrollView, can_focus=True):
     def _content_width(self) -> int:
         return self.scrollable_content_region.width
 
-    def _render(self, entry: Entry) -> list[Strip]:
+    def _render_entry(self, entry: Entry) -> list[Strip]:
         day = _day(entry.item.timestamp, self.tz)
         day_break = day != self._last_day
         self._last_day = day
@@ -293,6 +302,7 @@ class MessageLog(ScrollView, can_focus=True):
             tz=self.tz,
             day_break=day_break,
             mention_names=self.mention_names,
+            name_of=self.name_of,
         )
         self._cache[id(entry)] = (entry, entry.version, self._width, day_break, strips)
         return strips
@@ -306,7 +316,7 @@ class MessageLog(ScrollView, can_focus=True):
             live = set()
             for entry in timeline:
                 live.add(id(entry))
-                lines.extend(self._render(entry))
+                lines.extend(self._render_entry(entry))
             if len(self._cache) > len(live) + 256:
                 # Entries of other channels or forgotten ones: drop their rendering.
                 self._cache = {k: v for k, v in self._cache.items() if k in live}
@@ -361,10 +371,10 @@ class MessageLog(ScrollView, can_focus=True):
         timeline = self.timeline
         if timeline is None:
             return
-        if round(self.scroll_y) <= 0 and timeline.has_more and timeline.loaded:
-            if not self._loading_older:
-                self._loading_older = True
-                self.post_message(self.OlderWanted(timeline.channel_id, timeline.oldest_seq))
+        at_top = round(self.scroll_y) <= 0
+        if at_top and timeline.has_more and timeline.loaded and not self._loading_older:
+            self._loading_older = True
+            self.post_message(self.OlderWanted(timeline.channel_id, timeline.oldest_seq))
         if self._at_bottom() and timeline.newest_seq != self._reported_seq:
             self._reported_seq = timeline.newest_seq
             self.post_message(self.ReachedBottom(timeline.channel_id))

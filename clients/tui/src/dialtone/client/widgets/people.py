@@ -27,7 +27,7 @@ class VoicePanelState:
     Attributes:
         daemon: The daemon's state line (``ready (portal)``, ``not running: ...``).
         daemon_ok: Whether the daemon is reachable.
-        room: The title of the channel whose voice room we are in, or None.
+        room: The label (``#name``) of the channel whose voice room we are in, or None.
         connected: Whether audio runs.
         muted: Whether our microphone is muted.
         deafened: Whether we are deafened.
@@ -84,7 +84,7 @@ def _voice_lines(voice: VoicePanelState) -> list[Text]:
         return lines
     flags = [f for f, on in (("muted", voice.muted), ("deafened", voice.deafened)) if on]
     state = "connected" if voice.connected else "connecting…"
-    lines.append(Text(f"#{voice.room}: {state}" + (f" ({', '.join(flags)})" if flags else "")))
+    lines.append(Text(f"{voice.room}: {state}" + (f" ({', '.join(flags)})" if flags else "")))
     for member in voice.members:
         speaking = member.speaking or (member.user_id, member.device_id) in voice.speaking
         mark = Text("»", style="bold green") if speaking else Text(" ")

@@ -12,9 +12,21 @@ from textual.widget import Widget
 
 from dialtone.client.core.events import ChannelView
 
-__all__ = ["ChannelList"]
+__all__ = ["ChannelList", "channel_label"]
 
 _TITLE_LINES = 1
+
+
+def channel_label(channel: ChannelView) -> str:
+    """How a channel is named on screen: ``#name``, or why it has no readable name.
+
+    Args:
+        channel: The channel.
+
+    Returns:
+        The label.
+    """
+    return f"#{channel.name}" if channel.name is not None else channel.title
 
 
 class ChannelList(Widget):
@@ -70,7 +82,7 @@ class ChannelList(Widget):
         if not self.channels:
             lines.append(Text("(none yet: /channel create <name>)", style="dim italic"))
         for channel in self.channels:
-            name = f"#{channel.title}"
+            name = channel_label(channel)
             badge = ""
             if channel.unread and channel.channel_id != self.current:
                 badge = f" {channel.unread}" if channel.unread < 1000 else " 999+"
@@ -87,8 +99,10 @@ class ChannelList(Widget):
             else:
                 line.stylize("dim" if not channel.has_key else "")
             if badge:
-                line.stylize("bold yellow" if channel.channel_id in self.mentioned else "bold cyan",
-                             len(line) - len(badge))
+                line.stylize(
+                    "bold yellow" if channel.channel_id in self.mentioned else "bold cyan",
+                    len(line) - len(badge),
+                )
             lines.append(line)
         return Text("\n").join(lines)
 

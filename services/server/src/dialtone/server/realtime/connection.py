@@ -311,13 +311,15 @@ class Connection:
 
     # -- closing ------------------------------------------------------------------------------
 
-    def close(self, code: int, *, drain: bool = False) -> None:
+    def close(self, code: int, *, drain: bool = False, timeout: float | None = None) -> None:
         """Start closing the connection with `code` (idempotent; the first code wins).
 
         Args:
             code: The close code the client receives.
             drain: Hand queued frames to the transport before the close frame (graceful shutdown);
                 otherwise they are discarded (the client resumes from the database).
+            timeout: Seconds for the queue and the close handshake before the socket is cut
+                (default: the connection's close timeout).
         """
         if self.close_code is not None:
             return
@@ -325,12 +327,13 @@ class Connection:
         self._held = None
         if not drain:
             self._queue.clear()
-        self._close_task = asyncio.get_running_loop().create_task(self._close(code))
+        limit = self._close_timeout if timeout is None else timeout
+        self._close_task = asyncio.get_running_loop().create_task(self._close(code, limit))
 
-    async def _close(self, code: int) -> None:
+    async def _close(self, code: int, limit: float) -> None:
         ws = self._ws
         try:
-            async with asyncio.timeout(self._close_timeout):
+            async with asyncio.timeout(limit):
                 await self._idle.wait()
                 reason = CloseCode(code).name if code in set(CloseCode) else ""
                 await ws.close(code=code, message=reason.encode())

@@ -289,34 +289,27 @@ class Hub:
         """Refuse new connections from now on."""
         self._closed = True
 
-    async def wait_empty(self, within: float) -> bool:
-        """Wait until every connection has gone (closed by its client).
-
-        Args:
-            within: Seconds to wait at most.
-
-        Returns:
-            Whether no connection is left.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while self._connections and loop.time() < deadline:
-            await asyncio.sleep(0.01)
-        return not self._connections
-
-    async def close_all(self, code: int, *, notice: bytes | None = None, within: float) -> None:
+    async def close_all(
+        self,
+        code: int,
+        *,
+        notice: bytes | None = None,
+        within: float,
+        handshake: float | None = None,
+    ) -> None:
         """Close every connection after handing it `notice` and its queued frames.
 
         Args:
             code: The close code.
             notice: A frame sent to each connection first (for example "reconnect"), or `None`.
             within: Seconds to wait for all closes; stragglers are aborted by their own timeout.
+            handshake: Seconds each close may take (default: the connection's close timeout).
         """
         conns = tuple(self._connections)
         for conn in conns:
             if notice is not None:
                 conn.send_now(notice)
-            conn.close(code, drain=True)
+            conn.close(code, drain=True, timeout=handshake)
         if conns:
             waits = [asyncio.ensure_future(conn.wait_closed()) for conn in conns]
             _done, pending = await asyncio.wait(waits, timeout=within)

@@ -44,7 +44,7 @@ from dialtone.server.storage.records import MessageRecord, NewMessage
 from dialtone.wire import limits, ws
 from dialtone.wire.codec import Codec
 from dialtone.wire.common import ErrorCode, Ping, PresenceStatus, VoiceParticipant
-from dialtone.wire.fields import ChannelId, DeviceId, UserId
+from dialtone.wire.fields import ChannelId, DeviceId
 from dialtone.wire.http import ChannelMessage
 
 log = logging.getLogger(__name__)
@@ -115,30 +115,33 @@ class Realtime:
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
 
     async def shutdown(self) -> None:
-        """Graceful shutdown, part one: send everyone away without losing a message.
+        """Graceful shutdown, part one: store what was received, then send everyone away.
 
-        New connections are refused and each client is told `server.going_away` (with a spread
-        reconnect delay). Clients close on their own after it, which guarantees that every frame
-        they sent before is read and handled. After a short grace the remaining connections stop
-        taking messages, everything received is stored, acknowledged and fanned out, and they are
-        closed with GOING_AWAY.
+        By the time `on_shutdown` runs, aiohttp has stopped reading from every connection
+        (`RequestHandler.close`), so frames a client sent after that are never seen: they are not
+        acknowledged, and the client resends them (same `client_msg_id`, stored once) after
+        reconnecting. Everything already read is stored, acknowledged and fanned out; then each
+        client gets `server.going_away` (with a spread reconnect delay) and a GOING_AWAY close.
         """
         settings = self.settings
         self.hub.begin_shutdown()
-        for conn in self.hub:
-            notice = ws.GoingAway(
-                reason="server shutting down",
-                reconnect_after_ms=secrets.randbelow(settings.reconnect_spread_ms + 1),
-            )
-            conn.send_now(self.frame(notice))
-        await self.hub.wait_empty(settings.going_away_grace)
         self._taking_messages = False
         grace = settings.shutdown_grace
         if not await self.pipeline.drain(grace):
             log.warning("shutdown: messages still being stored after %.0f s", grace)
         if not await self.stream.idle(grace):
             log.warning("shutdown: fan-out still pending after %.0f s", grace)
-        await self.hub.close_all(ws.CloseCode.GOING_AWAY, within=settings.close_timeout + 1.0)
+        for conn in self.hub:
+            notice = ws.GoingAway(
+                reason="server shutting down",
+                reconnect_after_ms=secrets.randbelow(settings.reconnect_spread_ms + 1),
+            )
+            conn.send_now(self.frame(notice))
+        # The client's answer to the close frame cannot be read any more (see above): give the
+        # frames time to leave, then let the close time out quickly.
+        await self.hub.close_all(
+            ws.CloseCode.GOING_AWAY, within=settings.close_timeout + 1.0, handshake=1.0
+        )
 
     async def stop(self) -> None:
         """Graceful shutdown, part two: say goodbye to the other replicas and stop listening."""

@@ -30,8 +30,6 @@ class RealtimeSettings:
             are folded into one (clients show typing for `TYPING_TTL_MS`).
         replica_heartbeat: Seconds between a replica's "still here" signals.
         replica_expiry: Seconds of silence after which another replica counts as gone.
-        going_away_grace: Seconds a shutting-down server waits for clients to close after
-            `server.going_away` (handling what they still send) before closing them itself.
         shutdown_grace: Seconds the graceful shutdown waits for in-flight messages to be stored.
         reconnect_spread_ms: Clients are told to reconnect after a random delay up to this.
     """
@@ -51,7 +49,6 @@ class RealtimeSettings:
     typing_interval: float = 1.0
     replica_heartbeat: float = 5.0
     replica_expiry: float = 15.0
-    going_away_grace: float = 2.0
     shutdown_grace: float = 10.0
     reconnect_spread_ms: int = 2000
 

@@ -18,14 +18,14 @@ from dialtone.crypto import DeviceIdentity
 from dialtone.server.testing import ApiClient, TestDevice, TestUser, device_keys
 from dialtone.wire import http, ws
 from dialtone.wire.codec import Codec
-from dialtone.wire.common import SUPPORTED_PROTOCOL_VERSIONS, ChannelCursor, Ping, Pong
+from dialtone.wire.common import SUPPORTED_PROTOCOL_VERSIONS, ChannelCursor, DeviceInfo, Ping, Pong
 
 E = TypeVar("E")
 
 _client_ids = itertools.count(1)
 
 
-class WsClosed(Exception):
+class WsClosedError(Exception):
     """The server closed the WebSocket while an event was awaited.
 
     Attributes:
@@ -88,7 +88,7 @@ class WsClient:
         await client.hello(resume=resume, versions=versions)
         client.ready = await client.next(ws.Ready)
         while True:
-            event = await client._receive()
+            event = await client.receive()
             if isinstance(event, ws.MessageNew):
                 client.replayed.append(event)
             elif isinstance(event, ws.ResumeDone):
@@ -156,16 +156,32 @@ class WsClient:
         )
         return msg_id
 
-    async def _receive(self, timeout: float = 5.0) -> ws.ServerEvent:  # noqa: ASYNC109
+    async def receive(self, *, within: float = 5.0) -> ws.ServerEvent:
+        """Return the next event (pings are answered and skipped).
+
+        Args:
+            within: Seconds to wait.
+
+        Returns:
+            The event.
+
+        Raises:
+            TimeoutError: None came in time.
+            WsClosedError: The connection closed.
+        """
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError("no event in time")
             msg = await self.websocket.receive(timeout=remaining)
-            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
-                raise WsClosed(self.websocket.close_code)
+            if msg.type is aiohttp.WSMsgType.CLOSE:
+                # The code the server sent (aiohttp reports 1006 instead when the server has
+                # already dropped the socket by the time the client's close reply goes out).
+                raise WsClosedError(int(msg.data))
+            if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                raise WsClosedError(self.websocket.close_code)
             if msg.type is aiohttp.WSMsgType.CLOSING:
                 continue
             assert msg.type is aiohttp.WSMsgType.TEXT, msg
@@ -188,7 +204,7 @@ class WsClient:
 
         Raises:
             TimeoutError: None came in time.
-            WsClosed: The connection closed first.
+            WsClosedError: The connection closed first.
         """
         for index, event in enumerate(self.inbox):
             if _matches(event, kind, match):
@@ -200,7 +216,7 @@ class WsClient:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError(f"no {kind.__name__} {match} within {within} s")
-            event = await self._receive(timeout=remaining)
+            event = await self.receive(within=remaining)
             if _matches(event, kind, match):
                 return event  # type: ignore[return-value]
             self.inbox.append(event)
@@ -255,8 +271,8 @@ class WsClient:
             if remaining <= 0:
                 raise TimeoutError("the server did not close the connection")
             try:
-                self.inbox.append(await self._receive(timeout=remaining))
-            except WsClosed as closed:
+                self.inbox.append(await self.receive(within=remaining))
+            except WsClosedError as closed:
                 return closed.code
 
     async def close(self) -> None:
@@ -286,7 +302,7 @@ async def add_device(api: ApiClient, user: TestUser) -> TestDevice:
     await api.call(
         "POST",
         f"/v1/devices/{auth.device_id}/approve",
-        http.DeviceInfo,
+        DeviceInfo,
         body=http.DeviceApproveRequest(approval_signature=secrets.token_bytes(64)),
         token=user.token,
     )

@@ -1,6 +1,14 @@
-"""Storage records -> `dialtone.wire` objects (field names match, so this is mostly renaming)."""
+"""Storage records <-> `dialtone.wire` objects.
+
+Record fields are named after the wire fields they become, so most conversions copy the fields the
+target type declares (`_copy`) and only enums and nested objects need a hand.
+"""
 
 from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import attrs
 
 from dialtone.server.storage.records import (
     ChannelEnvelope,
@@ -18,166 +26,90 @@ from dialtone.server.storage.records import (
 )
 from dialtone.wire import common, http
 
+T = TypeVar("T")
+
+
+def _copy(cls: type[T], source: object, **overrides: Any) -> T:
+    """Build `cls` from the attributes of `source` named like `cls`'s fields."""
+    values = {
+        field.name: getattr(source, field.name)
+        for field in attrs.fields(cls)  # type: ignore[misc]
+        if field.name not in overrides and hasattr(source, field.name)
+    }
+    return cls(**values, **overrides)
+
 
 def device_keys_in(keys: common.DeviceKeys) -> DeviceKeys:
     """Wire device keys -> record."""
-    return DeviceKeys(
-        x25519_public=keys.x25519_public,
-        ed25519_public=keys.ed25519_public,
-        key_signature=keys.key_signature,
-    )
+    return _copy(DeviceKeys, keys)
 
 
 def device(record: DeviceRecord) -> common.DeviceInfo:
     """Device record -> `DeviceInfo`."""
-    return common.DeviceInfo(
-        device_id=record.device_id,
-        user_id=record.user_id,
-        keys=common.DeviceKeys(
-            x25519_public=record.keys.x25519_public,
-            ed25519_public=record.keys.ed25519_public,
-            key_signature=record.keys.key_signature,
-        ),
+    return _copy(
+        common.DeviceInfo,
+        record,
+        keys=_copy(common.DeviceKeys, record.keys),
         status=common.DeviceStatus(record.status),
-        created_at=record.created_at,
-        approved_by=record.approved_by,
-        approval_signature=record.approval_signature,
-        revoked_at=record.revoked_at,
     )
 
 
 def session(record: SessionRecord, *, current_session_id: str) -> http.SessionInfo:
     """Session record -> `SessionInfo`."""
-    return http.SessionInfo(
-        session_id=record.session_id,
-        device_id=record.device_id,
-        created_at=record.created_at,
-        expires_at=record.expires_at,
-        last_used_at=record.last_used_at,
-        current=record.session_id == current_session_id,
-    )
+    return _copy(http.SessionInfo, record, current=record.session_id == current_session_id)
 
 
 def invite(record: InviteRecord) -> http.InviteInfo:
     """Invite record -> `InviteInfo`."""
-    return http.InviteInfo(
-        invite_id=record.invite_id,
-        created_at=record.created_at,
-        expires_at=record.expires_at,
-        created_by=record.created_by,
-        note=record.note,
-        used_at=record.used_at,
-        used_by=record.used_by,
-        revoked_at=record.revoked_at,
-    )
+    return _copy(http.InviteInfo, record)
 
 
 def channel_name_in(name: http.ChannelName) -> ChannelName:
     """Wire channel name -> record."""
-    return ChannelName(
-        key_epoch=name.key_epoch,
-        device_id=name.device_id,
-        sealed_name=name.sealed_name,
-        signature=name.signature,
-    )
+    return _copy(ChannelName, name)
 
 
 def channel_name(name: ChannelName) -> http.ChannelName:
     """Channel name record -> wire."""
-    return http.ChannelName(
-        key_epoch=name.key_epoch,
-        device_id=name.device_id,
-        sealed_name=name.sealed_name,
-        signature=name.signature,
-    )
+    return _copy(http.ChannelName, name)
 
 
 def channel(view: ChannelView) -> http.ChannelInfo:
     """Channel as a member sees it -> `ChannelInfo`."""
-    record = view.channel
-    return http.ChannelInfo(
-        channel_id=record.channel_id,
-        name=channel_name(record.name),
-        current_epoch=record.current_epoch,
+    return _copy(
+        http.ChannelInfo,
+        view.channel,
+        name=channel_name(view.channel.name),
         role=common.Role(view.role),
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-        last_seq=record.last_seq,
         read_seq=view.read_seq,
     )
 
 
 def member(record: MemberRecord) -> http.MemberInfo:
     """Membership record -> `MemberInfo`."""
-    return http.MemberInfo(
-        user_id=record.user_id,
-        role=common.Role(record.role),
-        added_at=record.added_at,
-        added_by=record.added_by,
-    )
+    return _copy(http.MemberInfo, record, role=common.Role(record.role))
 
 
 def envelopes_in(uploads: tuple[http.EnvelopeUpload, ...]) -> list[EnvelopeUpload]:
     """Wire envelope uploads -> records."""
-    return [
-        EnvelopeUpload(
-            recipient_device_id=upload.recipient_device_id,
-            sealed_key=upload.sealed_key,
-            signature=upload.signature,
-        )
-        for upload in uploads
-    ]
+    return [_copy(EnvelopeUpload, upload) for upload in uploads]
 
 
 def channel_envelope(record: ChannelEnvelope) -> http.KeyEnvelope:
     """Channel envelope record -> `KeyEnvelope`."""
-    return http.KeyEnvelope(
-        channel_id=record.channel_id,
-        key_epoch=record.key_epoch,
-        sender_device_id=record.sender_device_id,
-        recipient_device_id=record.recipient_device_id,
-        sealed_key=record.sealed_key,
-        signature=record.signature,
-        created_at=record.created_at,
-    )
+    return _copy(http.KeyEnvelope, record)
 
 
 def directory_envelope(record: DirectoryEnvelope) -> http.DirectoryEnvelope:
     """Directory envelope record -> wire."""
-    return http.DirectoryEnvelope(
-        owner_user_id=record.owner_user_id,
-        key_epoch=record.key_epoch,
-        sender_device_id=record.sender_device_id,
-        recipient_device_id=record.recipient_device_id,
-        sealed_key=record.sealed_key,
-        signature=record.signature,
-        created_at=record.created_at,
-    )
+    return _copy(http.DirectoryEnvelope, record)
 
 
 def message(record: MessageRecord) -> http.ChannelMessage:
     """Message record -> `ChannelMessage`."""
-    return http.ChannelMessage(
-        channel_id=record.channel_id,
-        seq=record.seq,
-        client_msg_id=record.client_msg_id,
-        sender_user_id=record.sender_user_id,
-        sender_device_id=record.sender_device_id,
-        key_epoch=record.key_epoch,
-        sealed_body=record.sealed_body,
-        sealed_sender_name=record.sealed_sender_name,
-        signature=record.signature,
-        server_ts=record.server_ts,
-    )
+    return _copy(http.ChannelMessage, record)
 
 
 def profile(record: ProfileRecord) -> http.ProfileInfo:
     """Profile record -> `ProfileInfo`."""
-    return http.ProfileInfo(
-        user_id=record.user_id,
-        device_id=record.device_id,
-        key_epoch=record.key_epoch,
-        sealed_display_name=record.sealed_display_name,
-        signature=record.signature,
-        updated_at=record.updated_at,
-    )
+    return _copy(http.ProfileInfo, record)

@@ -1,0 +1,286 @@
+"""Client history benchmark: opening a channel with 10,000 messages of history.
+
+Issue 5 asks that opening a channel with 10,000 messages shows the newest screen, verified and
+decrypted, in under 1 s. This starts a throwaway PostgreSQL and a real server (a subprocess, so
+it does not share the client's event loop or core), has one client send N messages through the
+server, then measures on another client:
+
+- ``open_cold``: a freshly logged-in client opening the channel (newest page of 50): HTTP fetch,
+  learning the sender's device, fetching its key envelope, verify + decrypt;
+- ``open_warm``: the same, repeated (median, p95, max);
+- ``page_all``: scrolling back through the whole history in pages of 200;
+- ``decrypt_all``: verify + decrypt of all N messages in worker-thread batches, against the same
+  work done inline on the event loop; ``loop_stall_ms`` is the longest the event loop (the UI
+  thread) went without running, measured by a 2 ms ticker.
+
+Prints one JSON line per measure and a summary; stops by itself (about 30-60 s, loopback only).
+
+    .venv/bin/python bench/client_history.py [--messages 10000] [--runs 20] [--check]
+
+With --check the exit status is 1 when the cold or p95 warm open exceeds 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+
+from dialtone.client.core import ClientCore, ClientOptions
+from dialtone.client.core.decrypt import decrypt_batch
+from dialtone.client.core.events import DecryptedMessage, MessageAcked
+from dialtone.keystore import ScryptParams
+from dialtone.server.migrate import apply_migrations
+from dialtone.server.testing import (
+    ApiClient,
+    PostgresCluster,
+    ServerProcess,
+    config_env,
+    create_invite,
+    free_port,
+    make_test_config,
+)
+from dialtone.wire import http as wire
+
+T = TypeVar("T")
+TARGET_S = 1.0
+PASSWORD = "benchmark password"  # noqa: S105 - throwaway accounts on a throwaway server
+PASSPHRASE = "benchmark passphrase"  # noqa: S105
+CHEAP = ScryptParams(log2_n=4, r=1, p=1)
+
+
+class StallMeter:
+    """Measures how late a 2 ms ticker runs: the longest time the event loop was blocked."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> StallMeter:
+        self._task = asyncio.get_running_loop().create_task(self._tick())
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(0.002)
+            self.worst = max(self.worst, loop.time() - start - 0.002)
+
+
+async def timed(action: Callable[[], Awaitable[T]]) -> tuple[float, float, T]:
+    """Wall seconds, worst loop stall (s) and result of one awaited action."""
+    async with StallMeter() as meter:
+        start = time.perf_counter()
+        result = await action()
+        elapsed = time.perf_counter() - start
+    return elapsed, meter.worst, result
+
+
+def options(url: str, folder: Path, messages: int) -> ClientOptions:
+    return ClientOptions(
+        server_url=url,
+        data_dir=folder,
+        keystore_params=CHEAP,
+        outbox_limit=messages + 10,
+        request_timeout=60.0,
+    )
+
+
+def emit(record: dict[str, Any]) -> None:
+    print(json.dumps(record), flush=True)
+
+
+async def fill(alice: ClientCore, channel_id: str, messages: int) -> float:
+    """Send `messages` messages and wait for the last ack; returns the seconds taken."""
+    last_ack = asyncio.Event()
+    wanted: list[str] = []
+
+    def on_event(event: object) -> None:
+        if isinstance(event, MessageAcked) and wanted and event.client_msg_id == wanted[0]:
+            last_ack.set()
+
+    unsubscribe = alice.subscribe(on_event)
+    start = time.perf_counter()
+    last = None
+    for n in range(1, messages + 1):
+        last = await alice.send_message(channel_id, f"message {n:05d} " + "lorem ipsum " * 8)
+    assert last is not None
+    wanted.append(last.client_msg_id)
+    if not alice.pending_messages(channel_id):
+        last_ack.set()
+    await asyncio.wait_for(last_ack.wait(), 600)
+    unsubscribe()
+    return time.perf_counter() - start
+
+
+async def bench(url: str, admin_token: str, work: Path, messages: int, runs: int) -> bool:
+    async with aiohttp.ClientSession() as session:
+        api = ApiClient(session, url)
+        alice = ClientCore(options(url, work / "alice", messages))
+        bob = ClientCore(options(url, work / "bob", messages))
+        try:
+            for core, name in ((alice, "alice"), (bob, "bob")):
+                await core.register(
+                    invite_token=await create_invite(api, admin_token),
+                    username=name,
+                    password=PASSWORD,
+                    passphrase=PASSPHRASE,
+                    display_name=name.title(),
+                )
+            await alice.connect()
+            channel = await alice.create_channel("history", ["bob"])
+            seconds = await fill(alice, channel.channel_id, messages)
+            emit({"measure": "fill", "messages": messages, "seconds": round(seconds, 2),
+                  "per_s": round(messages / seconds)})
+            await bob.close()
+
+            # A freshly unlocked client: nothing about the channel's sender or keys cached yet.
+            reader = ClientCore(options(url, work / "bob", messages))
+            await reader.login(username="bob", password=PASSWORD, passphrase=PASSPHRASE)
+            await reader.connect()
+            try:
+                return await measure(reader, channel.channel_id, messages, runs)
+            finally:
+                await reader.close()
+        finally:
+            await alice.close()
+            await bob.close()
+
+
+async def measure(reader: ClientCore, channel_id: str, messages: int, runs: int) -> bool:
+    cold, cold_stall, page = await timed(lambda: reader.open_channel(channel_id))
+    assert len(page.items) == 50
+    assert all(isinstance(item, DecryptedMessage) for item in page.items)
+    assert page.items[-1].seq == messages
+    emit({"measure": "open_cold", "seconds": round(cold, 4),
+          "loop_stall_ms": round(cold_stall * 1000, 2), "messages_shown": len(page.items)})
+
+    warm, stalls = [], []
+    for _ in range(runs):
+        elapsed, stall, _page = await timed(lambda: reader.open_channel(channel_id))
+        warm.append(elapsed)
+        stalls.append(stall)
+    warm.sort()
+    p95 = warm[min(len(warm) - 1, round(0.95 * (len(warm) - 1)))]
+    emit({"measure": "open_warm", "runs": runs, "median_s": round(statistics.median(warm), 4),
+          "p95_s": round(p95, 4), "max_s": round(warm[-1], 4),
+          "loop_stall_max_ms": round(max(stalls) * 1000, 2)})
+
+    async def page_all() -> list[wire.ChannelMessage]:
+        raw: list[wire.ChannelMessage] = []
+        before = None
+        while True:
+            got = await reader._api.history(  # noqa: SLF001 - raw pages, for the decrypt measure
+                channel_id, wire.HistoryQuery(before=before, limit=200)
+            )
+            raw[:0] = got.messages
+            if not got.has_more:
+                return raw
+            before = got.messages[0].seq
+
+    async def scroll_all() -> int:
+        shown = 0
+        before = None
+        while True:
+            page = await reader.load_history(channel_id, before=before, limit=200)
+            shown += len(page.items)
+            if not page.has_more:
+                return shown
+            before = page.oldest_seq
+
+    seconds, stall, shown = await timed(scroll_all)
+    assert shown == messages
+    emit({"measure": "page_all", "messages": shown, "page_size": 200,
+          "seconds": round(seconds, 3), "per_s": round(shown / seconds),
+          "loop_stall_max_ms": round(stall * 1000, 2)})
+
+    raw = await page_all()
+    threaded, threaded_stall, items = await timed(lambda: reader.decrypt_messages(channel_id, raw))
+    assert sum(isinstance(item, DecryptedMessage) for item in items) == messages
+
+    async def inline() -> object:
+        session = reader._session  # noqa: SLF001 - the same work without worker threads
+        assert session is not None
+        keys = {k.epoch: k for k in session.keys.channel_keys(channel_id)}
+        senders = {m.sender_device_id: reader._sender_snapshot(m.sender_device_id) for m in raw}  # noqa: SLF001
+        return decrypt_batch(
+            raw, keys, {d: s for d, s in senders.items() if s is not None},
+            own_user_id=session.account.user_id, now=datetime.now(UTC),
+        )
+
+    inline_s, inline_stall, _ = await timed(inline)
+    emit({"measure": "decrypt_all", "messages": messages,
+          "threaded_s": round(threaded, 3), "threaded_per_s": round(messages / threaded),
+          "threaded_loop_stall_max_ms": round(threaded_stall * 1000, 2),
+          "inline_s": round(inline_s, 3), "inline_loop_stall_ms": round(inline_stall * 1000, 2)})
+
+    ok = cold < TARGET_S and p95 < TARGET_S
+    print(
+        f"open newest page of {messages}: cold {cold * 1000:.1f} ms, warm median "
+        f"{statistics.median(warm) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms "
+        f"(target < {TARGET_S * 1000:.0f} ms: {'ok' if ok else 'MISSED'}); "
+        f"all {messages} decrypted in threads {threaded:.2f} s with the loop blocked at most "
+        f"{threaded_stall * 1000:.1f} ms (inline: {inline_stall * 1000:.0f} ms)",
+        flush=True,
+    )
+    return ok
+
+
+async def main_async(messages: int, runs: int) -> bool:
+    work = Path(tempfile.mkdtemp(prefix="dialtone-client-bench-"))
+    cluster = PostgresCluster.start()
+    process: ServerProcess | None = None
+    try:
+        db_url = cluster.create_database("bench_client_history")
+        apply_migrations(db_url)
+        config = make_test_config(db_url, work / "server-data", log_level="WARNING")
+        process = ServerProcess(
+            env=config_env(config), port=free_port(), log_path=work / "server.log"
+        )
+        process.start()
+        await process.wait_ready()
+        assert config.admin_token is not None
+        emit({"machine": platform.node(), "python": platform.python_version(),
+              "cpus": __import__("os").cpu_count(), "messages": messages})
+        return await bench(process.base_url, config.admin_token, work, messages, runs)
+    finally:
+        if process is not None and process.process is not None:
+            process.terminate(timeout=15)
+        cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--check", action="store_true", help="exit 1 when over the 1 s target")
+    args = parser.parse_args()
+    ok = asyncio.run(main_async(args.messages, args.runs))
+    return 0 if ok or not args.check else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
