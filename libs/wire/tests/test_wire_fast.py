@@ -417,7 +417,7 @@ class _Message(http.ChannelMessage):
     pass
 
 
-ODD_VALUES: list[Any] = [
+ODD_VALUES: tuple[Any, ...] = (
     None,
     True,
     0,
@@ -446,7 +446,7 @@ ODD_VALUES: list[Any] = [
     ws.TypingStart(channel_id=CH),
     "channel.message.new",
     "channel.message.send",
-]
+)
 
 
 @pytest.mark.parametrize("value", ODD_VALUES, ids=repr)

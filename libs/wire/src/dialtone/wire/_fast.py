@@ -266,8 +266,9 @@ class _Generator:
     def integer(self, hint: Any, bounds: IntRange, value: str) -> str:
         self.check_unstructure(hint, identity)
         self.checks.append(f"if {value}.__class__ is not int: return None")
-        # JSON integers (no fraction, no exponent, no leading zero) no longer than the bounds:
-        # longer ones are out of range, and left to the generic path to say so.
+        # JSON integers (no fraction, no exponent, no leading zero) no longer than the bounds;
+        # longer ones are out of range, and left to the generic path to say so. The value is
+        # followed by "," or "}" in the expression, so "1.5" or "1e3" never match.
         digits = len(str(max(abs(bounds.lo), abs(bounds.hi))))
         sign = "-?" if bounds.lo < 0 else ""
         var = self.capture(f"{sign}(?:0|[1-9][0-9]{{0,{digits - 1}}})")
@@ -279,11 +280,12 @@ class _Generator:
 
     def blob(self, hint: Any, blob: Blob, value: str) -> str:
         self.check_unstructure(hint, _hooks.b64url_encode)
-        # Any run of non-quote characters: the strict base64 decoder below refuses every one
-        # outside the alphabet (after the translation, "+", "/" and "=" too), and non-ASCII text
-        # fails to encode, so only canonical base64url passes.
-        # The length bounds are the character counts of `min_bytes` and `max_bytes` bytes.
-        # A length of 4n + 1 cannot be base64 (the decoder refuses it: no padding fits it).
+        # Any run of non-quote characters (the cheapest scan for the expression), as long as
+        # `min_bytes` to `max_bytes` bytes are in base64. Below, non-ASCII text fails to encode,
+        # the strict decoder refuses every character outside the alphabet (after translation "+",
+        # "/" and "=" too, so escapes, spaces and padding as well) and a length of 4n + 1, and
+        # the unused low bits of the last character must be zero: only canonical base64url
+        # passes, as in the generic hook (`_hooks._blob_structure`).
         least, most = ((n * 4 + 2) // 3 for n in (blob.min_bytes, blob.max_bytes))
         self.regex.append('"')
         var = self.capture(f'[^"]{{{least},{most}}}')
@@ -302,7 +304,7 @@ class _Generator:
 
     def timestamp(self, value: str) -> str:
         self.check_unstructure(datetime, _hooks._unstructure_datetime)
-        # An exact datetime's isoformat() is digits and "-T:.": nothing to escape.
+        # dt() writes an exact datetime as digits and "-T:.Z": nothing to escape.
         self.checks.append(f"if {value}.__class__ is not datetime: return None")
         self.regex.append('"')
         var = self.capture(_hooks._TIMESTAMP.pattern)

@@ -6,7 +6,7 @@ target type declares (`_copy`) and only enums and nested objects need a hand.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -33,7 +33,7 @@ def _copy(cls: type[T], source: object, **overrides: Any) -> T:
     """Build `cls` from the attributes of `source` named like `cls`'s fields."""
     values = {
         field.name: getattr(source, field.name)
-        for field in attrs.fields(cls)  # type: ignore[misc]
+        for field in attrs.fields(cast(Any, cls))
         if field.name not in overrides and hasattr(source, field.name)
     }
     return cls(**values, **overrides)
