@@ -72,7 +72,7 @@ class Postgres:
         max_connections: The server's connection limit.
     """
 
-    def __init__(self, *, max_connections: int = 100) -> None:
+    def __init__(self, *, max_connections: int = 100, extra: Sequence[str] = ()) -> None:
         bins = [b for b in PG_BIN_CANDIDATES if (b / "initdb").exists()]
         if not bins:
             sys.exit("bench needs PostgreSQL binaries under /usr/lib/postgresql/*/bin")
@@ -89,6 +89,8 @@ class Postgres:
             f"-k {self.root} -c listen_addresses=127.0.0.1 -p {self.port} "
             f"-c max_connections={max_connections} -c shared_buffers=256MB"
         )
+        for setting in extra:
+            options += f" -c {setting}"
         self._run(
             "pg_ctl",
             "-D",
@@ -520,7 +522,7 @@ async def send_load(
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run one configuration and return the result line's fields."""
     raise_fd_limit(args.members * 2 + 1024)
-    postgres = Postgres()
+    postgres = Postgres(extra=args.pg)
     server = Server(postgres.url, profile=args.profile)
     try:
         await server.wait_ready()
@@ -615,6 +617,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bytes", "-B", type=int, default=200, help="sealed body size (B)")
     parser.add_argument("--drain", type=float, default=15.0, help="seconds to wait for stragglers")
     parser.add_argument("--profile", help="write a cProfile of the server to this file")
+    parser.add_argument(
+        "--pg",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra PostgreSQL setting (diagnosis only, e.g. fsync=off: not for reported figures)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.senders <= args.members:
         parser.error("need 1 <= S <= M")

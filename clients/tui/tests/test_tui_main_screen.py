@@ -421,7 +421,7 @@ async def test_the_voice_panel_shows_a_missing_daemon_and_who_speaks(rig: Rig) -
         ),
         Speaking(user_id=BOB, device_id="dev-Bob", speaking=True),
     )
-    await rig.shows("daemon: ready, push-to-talk:", "#general: connected (muted)", "» Bob")
+    await rig.shows("daemon: ready,", "push-to-talk: portal", "#general: connected", "» Bob")
     assert "voice: #general (muted)" in rig.text().splitlines()[0]
     await rig.feed(Speaking(user_id=BOB, device_id="dev-Bob", speaking=False))
     await wait_until(rig.pilot, lambda: "» Bob" not in rig.text(), what="Bob stopped speaking")
@@ -430,7 +430,7 @@ async def test_the_voice_panel_shows_a_missing_daemon_and_who_speaks(rig: Rig) -
 async def test_a_crashed_voice_daemon_is_shown_and_chat_goes_on(rig: Rig) -> None:
     await conversation(rig)
     rig.screen.post_message(VoiceDaemonExited("exited with status 1: no audio device"))
-    await rig.shows("the voice daemon stopped (exited with status 1: no audio device)")
+    await rig.shows("the voice daemon stopped (exited with status 1: no audio", "daemon: stopped")
     await rig.feed(MessageReceived(channel_id=GENERAL, message=said(3, "Bob", "still here")))
     await rig.shows("Bob  still here")
 

@@ -96,6 +96,36 @@ async def test_register_refuses_taken_username_and_keeps_the_invite(
     assert (await api.call("POST", "/v1/register", http.AuthResponse, body=retry)).user_id
 
 
+async def test_device_id_is_derived_from_the_keys_and_keys_cannot_be_registered_twice(
+    api: ApiClient, server: RunningServer
+) -> None:
+    """The server must not choose device ids: sealed fields and signatures are bound to them."""
+    admin = server.config.admin_token
+    assert admin is not None
+    identity = DeviceIdentity.generate()
+    first = await api.call(
+        "POST",
+        "/v1/register",
+        http.AuthResponse,
+        body=http.RegisterRequest(
+            invite_token=await create_invite(api, admin),
+            username="dora",
+            password="pw-123456",
+            device=device_keys(identity),
+        ),
+    )
+    assert first.device_id == identity.device_id
+    again = http.RegisterRequest(
+        invite_token=await create_invite(api, admin),
+        username="dora2",
+        password="pw-123456",
+        device=device_keys(identity),
+    )
+    with pytest.raises(ApiCallError) as reused:
+        await api.call("POST", "/v1/register", http.AuthResponse, body=again)
+    assert (reused.value.status, reused.value.code) == (409, "conflict")
+
+
 async def test_invite_is_single_use_revocable_and_expires(
     api: ApiClient, start_server: StartServer
 ) -> None:

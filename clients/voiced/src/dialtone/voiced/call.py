@@ -155,6 +155,10 @@ class VoiceCall:
         frames = 0
         quiet = silence()
         while (frame := await capture.queue.get()) is not None:
+            import time as _t, sys as _s, numpy as _np
+            if int(_np.abs(frame).max()) > 3000 and not getattr(self, "_loud", False):
+                print("T capture_loud", _t.monotonic(), file=_s.stderr, flush=True)
+            self._loud = int(_np.abs(frame).max()) > 3000
             voice = self._detector.update(frame)
             self.transmitting = self._gate.transmitting(voice)
             speaking = self.transmitting and voice

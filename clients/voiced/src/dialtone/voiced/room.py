@@ -281,6 +281,10 @@ class VoiceRoom:
         device_id = link.remote.device_id
         if self._links.get(device_id) is not link:
             return
+        import time as _t, sys as _s, numpy as _np
+        if int(_np.abs(frame).max()) > 3000 and not getattr(self, "_loud", False):
+            print("T recv_loud", _t.monotonic(), "depth", self._mixer.delay_frames(device_id), file=_s.stderr, flush=True)
+        self._loud = int(_np.abs(frame).max()) > 3000
         detector = self._detectors.get(device_id)
         if detector is not None:
             speaking = detector.update(frame)

@@ -129,6 +129,11 @@ class Mixer:
                 if frame is None:
                     continue
                 mixed = frame.astype(np.int32) if mixed is None else mixed + frame
+        import time as _t, sys as _s
+        loud = mixed is not None and int(np.abs(mixed).max()) > 3000
+        if loud and not getattr(self, "_loud", False):
+            print("T play_loud", _t.monotonic(), [ (st.target, len(st.frames)) for st in self._sources.values()], file=_s.stderr, flush=True)
+        self._loud = loud
         if mixed is None:
             return np.zeros(FRAME_SAMPLES, dtype=np.int16)
         result: Frame = np.clip(mixed, -32768, 32767).astype(np.int16)

@@ -18,6 +18,7 @@ from dialtone.server.services import convert
 from dialtone.server.services.auth import Principal
 from dialtone.server.services.deps import Deps
 from dialtone.server.storage.errors import (
+    DeviceExistsError,
     InviteUnavailableError,
     TooManyDevicesError,
     UsernameTakenError,
@@ -26,17 +27,21 @@ from dialtone.server.storage.records import DeviceRecord, UserRecord
 from dialtone.wire import ErrorCode, common, http, limits, ws
 
 
-def check_device_keys(keys: common.DeviceKeys) -> None:
+def check_device_keys(keys: common.DeviceKeys) -> str:
     """Refuse device keys that are not a well-formed, self-signed bundle.
 
     Args:
         keys: The keys a client uploaded.
 
+    Returns:
+        The device id, derived from the keys (`PublicBundle.device_id`): the id every sealed field
+        and signature of this device is bound to, so the server cannot pick another.
+
     Raises:
         ApiError: `bad_request` when the keys are malformed or the signature does not verify.
     """
     try:
-        PublicBundle(keys.ed25519_public, keys.x25519_public, keys.key_signature)
+        return PublicBundle(keys.ed25519_public, keys.x25519_public, keys.key_signature).device_id
     except (TypeError, ValueError, CryptoError):
         raise ApiError(
             ErrorCode.BAD_REQUEST, "device keys are malformed or not signed by the device"
@@ -97,7 +102,7 @@ async def register(deps: Deps, request: http.RegisterRequest) -> http.AuthRespon
     name_hash = hash_username(deps, request.username)
     if name_hash is None:
         raise ApiError(ErrorCode.BAD_REQUEST, "invalid username")
-    check_device_keys(request.device)
+    device_id = check_device_keys(request.device)
     password_hash = await deps.hasher.hash(request.password)
     try:
         user, device = await deps.storage.users.register(
@@ -105,7 +110,7 @@ async def register(deps: Deps, request: http.RegisterRequest) -> http.AuthRespon
             user_id=str(uuid.uuid4()),
             username_hash=name_hash,
             password_hash=password_hash,
-            device_id=str(uuid.uuid4()),
+            device_id=device_id,
             device_keys=convert.device_keys_in(request.device),
             now=deps.clock.now(),
         )
@@ -113,6 +118,8 @@ async def register(deps: Deps, request: http.RegisterRequest) -> http.AuthRespon
         raise ApiError(ErrorCode.INVALID_INVITE, "the invite is unknown, used or expired") from None
     except UsernameTakenError:
         raise ApiError(ErrorCode.USERNAME_TAKEN, "this username is taken") from None
+    except DeviceExistsError:
+        raise ApiError(ErrorCode.CONFLICT, "a device with these keys already exists") from None
     return await _new_session(deps, user, device)
 
 
@@ -166,15 +173,17 @@ async def add_device(deps: Deps, request: http.DeviceAddRequest) -> http.AuthRes
         ApiError: `invalid_credentials`, `bad_request` (keys), `too_many_devices`.
     """
     user = await _check_credentials(deps, request.username, request.password)
-    check_device_keys(request.device)
+    device_id = check_device_keys(request.device)
     try:
         device = await deps.storage.devices.add(
-            device_id=str(uuid.uuid4()),
+            device_id=device_id,
             user_id=user.user_id,
             keys=convert.device_keys_in(request.device),
             now=deps.clock.now(),
             max_active=limits.MAX_DEVICES_PER_USER,
         )
+    except DeviceExistsError:
+        raise ApiError(ErrorCode.CONFLICT, "a device with these keys already exists") from None
     except TooManyDevicesError:
         raise ApiError(
             ErrorCode.TOO_MANY_DEVICES,

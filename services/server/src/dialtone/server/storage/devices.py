@@ -9,8 +9,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
+
 from dialtone.server.storage import _rows
-from dialtone.server.storage.errors import NotFoundError, TooManyDevicesError
+from dialtone.server.storage.errors import DeviceExistsError, NotFoundError, TooManyDevicesError
 from dialtone.server.storage.records import DeviceKeys, DeviceRecord
 
 _SELECT_DEVICE = f"SELECT {_rows.DEVICE_COLUMNS} FROM devices"
@@ -50,6 +52,7 @@ class DeviceStore:
 
         Raises:
             TooManyDevicesError: The user already has `max_active` non-revoked devices.
+            DeviceExistsError: A device with these keys is already registered.
         """
         async with self._pool.acquire() as conn, conn.transaction():
             # Lock the user row so two concurrent adds cannot both pass the count.
@@ -59,16 +62,20 @@ class DeviceStore:
             )
             if active >= max_active:
                 raise TooManyDevicesError
-            row = await conn.fetchrow(
-                "INSERT INTO devices (id, user_id, x25519_public, ed25519_public, key_signature, "
-                f"created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_rows.DEVICE_COLUMNS}",
-                device_id,
-                user_id,
-                keys.x25519_public,
-                keys.ed25519_public,
-                keys.key_signature,
-                now,
-            )
+            try:
+                row = await conn.fetchrow(
+                    "INSERT INTO devices (id, user_id, x25519_public, ed25519_public, "
+                    "key_signature, created_at) VALUES ($1, $2, $3, $4, $5, $6) "
+                    f"RETURNING {_rows.DEVICE_COLUMNS}",
+                    device_id,
+                    user_id,
+                    keys.x25519_public,
+                    keys.ed25519_public,
+                    keys.key_signature,
+                    now,
+                )
+            except asyncpg.UniqueViolationError:
+                raise DeviceExistsError from None
         return _rows.device(row)
 
     async def get(self, device_id: str) -> DeviceRecord | None:

@@ -49,3 +49,7 @@ class LastOwnerError(StorageError):
 
 class TooManyDevicesError(StorageError):
     """The user already has the largest number of active devices."""
+
+
+class DeviceExistsError(ConflictError):
+    """A device with these public keys (and so this device id) is already registered."""

@@ -12,7 +12,11 @@ from typing import Any
 import asyncpg
 
 from dialtone.server.storage import _rows
-from dialtone.server.storage.errors import InviteUnavailableError, UsernameTakenError
+from dialtone.server.storage.errors import (
+    DeviceExistsError,
+    InviteUnavailableError,
+    UsernameTakenError,
+)
 from dialtone.server.storage.records import DeviceKeys, DeviceRecord, UserRecord
 
 _SELECT_USER = f"SELECT {_rows.USER_COLUMNS} FROM users"
@@ -60,6 +64,7 @@ class UserStore:
         Raises:
             InviteUnavailableError: The invite is unknown, used, revoked or expired.
             UsernameTakenError: The username is taken.
+            DeviceExistsError: A device with these keys is already registered.
         """
         async with self._pool.acquire() as conn, conn.transaction():
             invite_id = await conn.fetchval(
@@ -82,17 +87,20 @@ class UserStore:
             except asyncpg.UniqueViolationError:
                 raise UsernameTakenError from None
             await conn.execute("UPDATE invites SET used_by = $2 WHERE id = $1", invite_id, user_id)
-            device_row = await conn.fetchrow(
-                "INSERT INTO devices (id, user_id, x25519_public, ed25519_public, key_signature, "
-                "created_at, approved_at) VALUES ($1, $2, $3, $4, $5, $6, $6) "
-                f"RETURNING {_rows.DEVICE_COLUMNS}",
-                device_id,
-                user_id,
-                device_keys.x25519_public,
-                device_keys.ed25519_public,
-                device_keys.key_signature,
-                now,
-            )
+            try:
+                device_row = await conn.fetchrow(
+                    "INSERT INTO devices (id, user_id, x25519_public, ed25519_public, "
+                    "key_signature, created_at, approved_at) VALUES ($1, $2, $3, $4, $5, $6, $6) "
+                    f"RETURNING {_rows.DEVICE_COLUMNS}",
+                    device_id,
+                    user_id,
+                    device_keys.x25519_public,
+                    device_keys.ed25519_public,
+                    device_keys.key_signature,
+                    now,
+                )
+            except asyncpg.UniqueViolationError:
+                raise DeviceExistsError from None
         return _rows.user(user_row), _rows.device(device_row)
 
     async def by_username_hash(self, username_hash: bytes) -> UserRecord | None:
