@@ -31,7 +31,7 @@ GENERIC = Codec(register_hooks(cattrs.Converter(forbid_extra_keys=True, detailed
 """Same hooks as `make_converter`'s, but not built by it: every call takes the generic path."""
 HOT = (ws.MessageSend, ws.MessageNew)
 MAX = limits.MAX_WS_FRAME_BYTES
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 CH = "0e4f6a52-8a0a-4c1e-9a57-6c4b1ad7a001"
 NEW = ws.MessageNew(
@@ -350,7 +350,7 @@ def mutated_frames(draw: st.DrawFn) -> str:
     return text
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=mutated_frames())
 @example(text=SEND_FRAME.replace('"key_epoch":0', '"key_epoch":00'))
 @example(text=NEW_FRAME.replace(CH, CH.replace("a", "b")))

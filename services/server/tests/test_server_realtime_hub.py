@@ -103,6 +103,7 @@ async def site() -> AsyncIterator[HubSite]:
             ws=ws,
             transport=request.transport,
             drain=writer.drain,
+            batcher=hub.batcher,
             queue_limit=test_site.queue_limit,
             close_timeout=test_site.close_timeout,
         )

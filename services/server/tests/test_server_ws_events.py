@@ -218,3 +218,30 @@ async def test_revoking_a_device_closes_its_connections(
     assert await b.closed() == ws.CloseCode.DEVICE_REVOKED
     status, _ = await api.raw("GET", "/v1/channels", token=bob.token)
     assert status == 401
+
+
+async def test_profile_updates_and_new_devices_reach_co_members(
+    api: ApiClient, server: RunningServer
+) -> None:
+    """A profile change and an approved new device are announced to whoever shares a channel."""
+    alice, bob, mallory = await users(api, server, 3)
+    channel = await create_channel(api, alice)
+    await add_member(api, channel, alice, bob)
+    a, m = await WsClient.connect(api, alice), await WsClient.connect(api, mallory)
+    sealed = secrets.token_bytes(30)
+    await api.call(
+        "PUT",
+        "/v1/directory/profile",
+        http.ProfileInfo,
+        body=http.ProfileUpdateRequest(
+            key_epoch=1, sealed_display_name=sealed, signature=secrets.token_bytes(64)
+        ),
+        token=bob.token,
+    )
+    updated = await a.next(ws.ProfileUpdated)
+    assert (updated.profile.user_id, updated.profile.sealed_display_name) == (bob.user_id, sealed)
+    device = await add_device(api, bob)
+    joined = await a.next(ws.DeviceJoined)
+    assert (joined.device.user_id, joined.device.device_id) == (bob.user_id, device.device_id)
+    assert await m.quiet(ws.ProfileUpdated, within=0.1)
+    assert await m.quiet(ws.DeviceJoined, within=0.05)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
+from dialtone.server.clock import ManualClock
 from dialtone.server.realtime.testing import WsClient
+from dialtone.server.realtime.wiring import HUB_KEY
 from dialtone.server.testing import ApiClient, RunningServer, StartServer, TestUser, register_user
 from dialtone.wire import ws
 from dialtone.wire.common import ErrorCode, Ping, Pong
@@ -114,3 +116,30 @@ async def test_a_client_answering_pings_stays_connected(
     assert await client.quiet(ws.ErrorEvent, within=2.0)
     await client.send(Ping(ping_id=7))
     assert await client.next(Pong) == Pong(ping_id=7)
+
+
+async def test_a_session_that_expires_is_closed(
+    api: ApiClient, start_server: StartServer, manual_clock: ManualClock
+) -> None:
+    """When the session's lifetime ends the connection is closed with 4001 (log in again)."""
+    server = await start_server(clock=manual_clock, ws_heartbeat_seconds=0.2)
+    api = ApiClient(api.session, server.base_url)
+    user = await one_user(api, server)
+    client = await WsClient.connect(api, user)
+    assert client.ready is not None
+    assert await client.quiet(within=0.5)
+    manual_clock.advance(server.config.session_ttl_seconds + 1)
+    assert await client.closed(within=5) == ws.CloseCode.UNAUTHORIZED
+
+
+async def test_ended_sessions_are_closed(api: ApiClient, server: RunningServer) -> None:
+    """`end_sessions` (for logout) closes exactly that session's connections with 4001."""
+    user, other = await one_user(api, server), await one_user(api, server)
+    client = await WsClient.connect(api, user)
+    bystander = await WsClient.connect(api, other)
+    rt = server.app[HUB_KEY]
+    (conn,) = rt.hub.connections_of(user.user_id)
+    await rt.end_sessions([conn.session_id])
+    assert await client.closed() == ws.CloseCode.UNAUTHORIZED
+    await bystander.send(Ping(ping_id=3))
+    assert await bystander.next(Pong) == Pong(ping_id=3)

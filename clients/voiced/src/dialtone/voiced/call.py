@@ -7,7 +7,8 @@ all of them even if one fails. In between, every 20 ms microphone frame goes thr
 1. the level meter (``voice.level`` about ten times a second with ``--meter``);
 2. the speaking detector (webrtcvad + hangover) -- local ``voice.speaking`` events;
 3. the gate (push-to-talk, VAD, mute, deafen) -- the frame or silence;
-4. one Opus encoding, handed to every connected peer.
+4. one Opus encoding, handed to every connected peer -- only while transmitting and for half a
+   second of silence after; between talk spurts nothing is sent (discontinuous transmission).
 
 Remote audio flows the other way: each peer's decoded frames go to its jitter buffer in the
 mixer, which the playback thread sums.
@@ -37,6 +38,10 @@ __all__ = ["CallEvents", "VoiceCall"]
 log = logging.getLogger(__name__)
 
 _METER_FRAMES: Final = 5  # 100 ms per voice.level event
+# After a talk spurt, silence is sent for this long (more than the remote speaking detector's
+# hangover, so listeners see the speaker stop) and then nothing until the next one: no packets to
+# encode, encrypt, relay and decode while nobody talks.
+_TAIL_FRAMES: Final = 25
 
 
 class CallEvents(RoomEvents, Protocol):
@@ -81,6 +86,7 @@ class VoiceCall:
             events=events,
             mixer=self.mixer,
             vad_aggressiveness=config.vad_aggressiveness,
+            connect_timeout=config.connect_timeout,
         )
         self._encoder = OpusFrameEncoder(config.bitrate)
         self._detector = SpeakingDetector(config.vad_aggressiveness)
@@ -153,12 +159,9 @@ class VoiceCall:
     async def _pump(self, capture: CaptureStream) -> None:
         pts = 0
         frames = 0
+        tail = 0
         quiet = silence()
         while (frame := await capture.queue.get()) is not None:
-            import time as _t, sys as _s, numpy as _np
-            if int(_np.abs(frame).max()) > 3000 and not getattr(self, "_loud", False):
-                print("T capture_loud", _t.monotonic(), file=_s.stderr, flush=True)
-            self._loud = int(_np.abs(frame).max()) > 3000
             voice = self._detector.update(frame)
             self.transmitting = self._gate.transmitting(voice)
             speaking = self.transmitting and voice
@@ -179,8 +182,13 @@ class VoiceCall:
                     self._events.meter(
                         Level(rms_dbfs=rms, peak_dbfs=peak, transmitting=self.transmitting)
                     )
-            if self.room.has_listeners:
-                for packet in self._encoder.encode(frame if self.transmitting else quiet, pts):
+            payload = None
+            if self.transmitting:
+                payload, tail = frame, _TAIL_FRAMES
+            elif tail > 0:
+                payload, tail = quiet, tail - 1
+            if payload is not None and self.room.has_listeners:
+                for packet in self._encoder.encode(payload, pts):
                     self.room.send(packet)
             pts += FRAME_SAMPLES
 

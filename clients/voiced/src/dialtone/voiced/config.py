@@ -38,6 +38,7 @@ MAX_BITRATE: Final = 510_000
 """Opus' own limits."""
 DEFAULT_VAD_AGGRESSIVENESS: Final = 2
 DEFAULT_STATS_INTERVAL: Final = 5.0
+DEFAULT_CONNECT_TIMEOUT: Final = 20.0
 SOCKET_NAME: Final = "voiced.sock"
 # sockaddr_un.sun_path is 108 bytes, the terminating NUL included.
 MAX_SOCKET_PATH_BYTES: Final = 107
@@ -63,6 +64,8 @@ class DaemonConfig:
         bitrate: Opus bitrate, bits per second.
         relay_only: Use TURN relays only, whatever ``ice.config`` says.
         stats_interval: Seconds between ``stats`` events in a call; 0 for none.
+        connect_timeout: Seconds a peer connection may take to come up before it counts as
+            failed (and is retried).
     """
 
     socket_path: Path
@@ -77,6 +80,7 @@ class DaemonConfig:
     bitrate: int = DEFAULT_BITRATE
     relay_only: bool = False
     stats_interval: float = DEFAULT_STATS_INTERVAL
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
 
 
 def default_socket_path(env: Mapping[str, str], uid: int | None = None) -> Path:
@@ -189,6 +193,16 @@ def build_parser() -> argparse.ArgumentParser:
             f"(default: {DEFAULT_STATS_INTERVAL:g})"
         ),
     )
+    parser.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=DEFAULT_CONNECT_TIMEOUT,
+        metavar="SECONDS",
+        help=(
+            "seconds a peer connection may take to come up before it is retried "
+            f"(default: {DEFAULT_CONNECT_TIMEOUT:g})"
+        ),
+    )
     return parser
 
 
@@ -225,6 +239,8 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> DaemonConfig:
         )
     if not args.stats_interval >= 0 or args.stats_interval == float("inf"):
         raise ConfigError(f"--stats-interval must be 0 or more seconds, not {args.stats_interval}")
+    if not 1.0 <= args.connect_timeout <= 600.0:
+        raise ConfigError(f"--connect-timeout must be 1 to 600 seconds, not {args.connect_timeout}")
     socket_path = Path(args.socket) if args.socket else default_socket_path(env)
     if not socket_path.is_absolute():
         socket_path = Path.cwd() / socket_path
@@ -246,6 +262,7 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> DaemonConfig:
         bitrate=args.bitrate,
         relay_only=args.relay_only,
         stats_interval=args.stats_interval,
+        connect_timeout=args.connect_timeout,
     )
 
 

@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 _REJOIN_FIRST_S: Final = 1.0
 _REJOIN_MAX_S: Final = 30.0
 _ANSWERER_GRACE_S: Final = 5.0
+# A speaker whose audio stops without a trailing silence (connection lost, packets dropped) is
+# marked silent after this long; normally the sender's silence tail ends it sooner.
+_SPEAKING_TIMEOUT_S: Final = 0.6
 
 
 class RoomEvents(Protocol):
@@ -106,6 +109,8 @@ class VoiceRoom:
         self._backoff: dict[str, float] = {}
         self._rejoins: dict[str, asyncio.TimerHandle] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        self._last_audio: dict[str, float] = {}
+        self._sweep: asyncio.TimerHandle | None = None
         self._closed = False
 
     # --- roster ------------------------------------------------------------------------------
@@ -281,21 +286,46 @@ class VoiceRoom:
         device_id = link.remote.device_id
         if self._links.get(device_id) is not link:
             return
-        import time as _t, sys as _s, numpy as _np
-        if int(_np.abs(frame).max()) > 3000 and not getattr(self, "_loud", False):
-            print("T recv_loud", _t.monotonic(), "depth", self._mixer.delay_frames(device_id), file=_s.stderr, flush=True)
-        self._loud = int(_np.abs(frame).max()) > 3000
         detector = self._detectors.get(device_id)
         if detector is not None:
-            speaking = detector.update(frame)
-            if speaking != link.speaking:
-                link.speaking = speaking
-                self._events.event(
-                    Speaking(user_id=link.remote.user_id, device_id=device_id, speaking=speaking)
-                )
-                self._emit_members()
+            self._set_speaking(link, detector.update(frame))
+        if link.speaking:
+            self._last_audio[device_id] = asyncio.get_running_loop().time()
+            self._schedule_sweep()
         if not self.deafened:
             self._mixer.push(device_id, frame)
+
+    def _set_speaking(self, link: PeerLink, speaking: bool) -> None:
+        if speaking == link.speaking:
+            return
+        link.speaking = speaking
+        remote = link.remote
+        self._events.event(
+            Speaking(user_id=remote.user_id, device_id=remote.device_id, speaking=speaking)
+        )
+        self._emit_members()
+
+    def _schedule_sweep(self) -> None:
+        if self._sweep is None and not self._closed:
+            loop = asyncio.get_running_loop()
+            self._sweep = loop.call_later(_SPEAKING_TIMEOUT_S / 2, self._sweep_speaking)
+
+    def _sweep_speaking(self) -> None:
+        self._sweep = None
+        now = asyncio.get_running_loop().time()
+        still = False
+        for device_id, link in self._links.items():
+            if not link.speaking:
+                continue
+            if now - self._last_audio.get(device_id, now) > _SPEAKING_TIMEOUT_S:
+                detector = self._detectors.get(device_id)
+                if detector is not None:
+                    detector.reset()
+                self._set_speaking(link, False)
+            else:
+                still = True
+        if still:
+            self._schedule_sweep()
 
     def failed(self, link: PeerLink, error: VoicedError) -> None:
         """A link gave up: report it, and plan a rejoin (`PeerEvents`)."""
@@ -404,6 +434,9 @@ class VoiceRoom:
     async def close(self) -> None:
         """Close every link (all at once) and wait for them; safe to call more than once."""
         self._closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         for handle in self._rejoins.values():
             handle.cancel()
         self._rejoins.clear()

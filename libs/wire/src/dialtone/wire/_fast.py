@@ -273,7 +273,10 @@ class _Generator:
         sign = "-?" if bounds.lo < 0 else ""
         var = self.capture(f"{sign}(?:0|[1-9][0-9]{{0,{digits - 1}}})")
         self.convert.append(f"{var} = int({var})")
-        self.convert.append(f"if not {bounds.lo} <= {var} <= {bounds.hi}: return None")
+        if bounds.lo <= 0 and not sign:  # the expression admits no negative number
+            self.convert.append(f"if {var} > {bounds.hi}: return None")
+        else:
+            self.convert.append(f"if not {bounds.lo} <= {var} <= {bounds.hi}: return None")
         self.template.append("%d")
         self.args.append(value)
         return var

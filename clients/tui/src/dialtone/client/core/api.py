@@ -17,6 +17,8 @@ __all__ = ["HttpApi"]
 
 T = TypeVar("T")
 
+_DECODE_INLINE_BYTES = 32 * 1024
+
 
 def _seg(value: str) -> str:
     # Ids are UUIDs, but quoting keeps a hostile value from reshaping the path.
@@ -108,6 +110,10 @@ class HttpApi:
         if response is None:
             return None
         try:
+            if len(payload) > _DECODE_INLINE_BYTES:
+                # A history page of 200 messages takes tens of milliseconds to validate: keep
+                # that off the event loop, which also draws the UI.
+                return await asyncio.to_thread(self.codec.decode_http, response, payload)
             return self.codec.decode_http(response, payload)
         except ProtocolError as exc:
             raise ApiError(status, ErrorCode.BAD_REQUEST, f"bad answer from server: {exc}") from exc

@@ -78,7 +78,7 @@ from dialtone.client.core.events import (
 from dialtone.client.core.keyring import KeyRing
 from dialtone.client.core.link import RealtimeLink
 from dialtone.client.core.options import ClientOptions
-from dialtone.client.core.outbox import Outbox, Outgoing
+from dialtone.client.core.outbox import Outbox, Outgoing, Pacer
 from dialtone.client.core.session import (
     Session,
     create_keystore,
@@ -113,7 +113,15 @@ _TYPING_INTERVAL_S = 3.0
 _CATCH_UP_PAGES = 50
 _DIRECTORY_EPOCH = 1
 _FIRST_EPOCH = 1
-_DECRYPT_WORKERS = 2
+# One worker: Ed25519 verification holds the GIL, so a second worker would not add throughput,
+# only contention with the event loop for the GIL.
+_DECRYPT_WORKERS = 1
+# Below the server's default per-connection event rate (200/s, burst 400), leaving room for
+# typing, read markers and voice signaling on the same connection.
+_SEND_RATE = 120.0
+_SEND_BURST = 200
+_RETRY_MIN_S = 0.5
+_RETRY_MAX_S = 8.0
 
 
 def _now() -> datetime:
@@ -159,6 +167,9 @@ class ClientCore:
         self._cursors: dict[str, int] = {}
         self._profiles: dict[str, str] = {}
         self._outbox = Outbox(options.outbox_limit)
+        self._pacer = Pacer(_SEND_RATE, _SEND_BURST)
+        self._retry_delay = _RETRY_MIN_S
+        self._retry_pending = False
         self._link: RealtimeLink | None = None
         self._state = ConnectionState.OFFLINE
         self._executor: ThreadPoolExecutor | None = None
@@ -697,6 +708,9 @@ class ClientCore:
         link = self._link
         if link is None or not link.online:
             return False
+        await self._pacer.wait()
+        if self._outbox.get(item.client_msg_id) is not item:
+            return False  # acked or dropped while waiting for its turn
         if await link.send(item.frame):
             item.sent_on = link.generation
             return True
@@ -757,6 +771,7 @@ class ClientCore:
             if caught_up and seq > channel.read_seq:
                 channel.read_seq = seq
         if item is not None:
+            self._retry_delay = _RETRY_MIN_S
             self._emit(
                 MessageAcked(
                     channel_id=channel_id, client_msg_id=client_msg_id, seq=seq, server_ts=server_ts
@@ -769,6 +784,11 @@ class ClientCore:
 
     async def _on_error(self, event: wire_ws.ErrorEvent) -> None:
         item = self._outbox.get(event.ref) if event.ref is not None else None
+        if event.code in _TRY_AGAIN:
+            # The server may not say which frame it refused: every message not acked yet is sent
+            # again after a growing pause (a repeat is stored once, so this is always safe).
+            self._schedule_resend()
+            return
         if item is None:
             self._emit(Error(text=event.message, code=event.code))
             return
@@ -785,15 +805,6 @@ class ClientCore:
                     )
                 )
             return
-        if event.code in (ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL_ERROR):
-            item.sent_on = None
-
-            async def retry_later() -> None:
-                await asyncio.sleep(1.0)
-                await self._send_item(item)
-
-            self._spawn(retry_later(), "resending a message")
-            return
         self._outbox.pop(item.client_msg_id)
         self._emit(
             MessageRejected(
@@ -803,6 +814,23 @@ class ClientCore:
                 message=event.message,
             )
         )
+
+    def _schedule_resend(self) -> None:
+        if self._retry_pending:
+            return
+        self._retry_pending = True
+        delay = self._retry_delay
+        self._retry_delay = min(_RETRY_MAX_S, self._retry_delay * 2)
+
+        async def resend() -> None:
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                self._retry_pending = False
+            for item in self._outbox:
+                await self._send_item(item)
+
+        self._spawn(resend(), "resending unacknowledged messages")
 
     def _reseal(self, item: Outgoing) -> bool:
         """Seal a queued message again for its channel's current epoch, keeping its id."""
@@ -1946,6 +1974,9 @@ class ClientCore:
         """Deafen (or undeafen)."""
         await self._require_voice().set_deafened(deafened)
 
+
+_TRY_AGAIN = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL_ERROR})
+"""Error codes after which a refused message is sent again later."""
 
 _Handler = Callable[[ClientCore, Any], Coroutine[Any, Any, None]]
 

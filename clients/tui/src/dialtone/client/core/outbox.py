@@ -8,7 +8,9 @@ again for the new epoch under the same id.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import time
+from collections.abc import Callable, Iterator
 
 import attrs
 
@@ -16,7 +18,7 @@ from dialtone.client.core.errors import OutboxFullError
 from dialtone.client.core.events import DecryptedMessage
 from dialtone.wire.ws import MessageSend
 
-__all__ = ["Outbox", "Outgoing"]
+__all__ = ["Outbox", "Outgoing", "Pacer"]
 
 
 @attrs.define
@@ -93,3 +95,38 @@ class Outbox:
         for item in dropped:
             del self._items[item.client_msg_id]
         return dropped
+
+
+class Pacer:
+    """A token bucket that spaces out sends: the server closes or refuses a connection that sends
+    faster than its per-connection event rate, so a burst (an offline queue being flushed, a
+    paste of many lines) is spread out here instead.
+
+    Args:
+        rate: Sends per second, sustained.
+        burst: Sends allowed at once.
+        clock: Monotonic seconds (injectable for tests).
+    """
+
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._clock = clock
+        self._tokens = float(burst)
+        self._stamp = clock()
+
+    def delay(self) -> float:
+        """Take one token; return how long to wait before using it (0 when one was free)."""
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+        self._tokens -= 1.0
+        return 0.0 if self._tokens >= 0 else -self._tokens / self._rate
+
+    async def wait(self) -> None:
+        """Wait for a token."""
+        pause = self.delay()
+        if pause > 0:
+            await asyncio.sleep(pause)

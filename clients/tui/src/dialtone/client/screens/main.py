@@ -288,8 +288,13 @@ class MainScreen(Screen[None]):
             room=self._title(self.voice_channel) if self.voice_channel else None,
             members=tuple(roster),
         )
+        presence = dict(self.presence)
+        account = self.core.account
+        if account is not None and self.connection is ConnectionState.ONLINE:
+            # The server announces presence changes to others, not to ourselves.
+            presence.setdefault(account.user_id, "online")
         self.query_one("#people", PeoplePanel).show(
-            PeopleState(members=members, presence=dict(self.presence), voice=voice)
+            PeopleState(members=members, presence=presence, voice=voice)
         )
 
     def _refresh_typing(self) -> None:
@@ -686,6 +691,7 @@ class MainScreen(Screen[None]):
         self.connection = ConnectionState.ONLINE
         self.connection_detail = ""
         self._refresh_header()
+        self._refresh_people()
 
     def _ev_synced(self, event: Synced) -> None:
         self.connection = ConnectionState.ONLINE
@@ -703,6 +709,7 @@ class MainScreen(Screen[None]):
         self.connection = ConnectionState.OFFLINE
         self.connection_detail = event.reason
         self._refresh_header()
+        self._refresh_people()
 
     def _ev_message(self, event: MessageReceived | MessageFailed | MessageQueued) -> None:
         channel_id = event.channel_id
@@ -793,6 +800,15 @@ class MainScreen(Screen[None]):
         self._refresh_people()
 
     def _ev_profile(self, event: ProfileChanged) -> None:
+        for channel_id, members in self.members.items():
+            if any(m.user_id == event.user_id for m in members):
+                self.members[channel_id] = tuple(
+                    attrs.evolve(m, display_name=event.display_name)
+                    if m.user_id == event.user_id
+                    else m
+                    for m in members
+                )
+        self._refresh_people()
         account = self.core.account
         if account is not None and event.user_id == account.user_id:
             self.log_view.set_mention_names(self._my_names())

@@ -171,6 +171,14 @@ class MessageLog(ScrollView, can_focus=True):
         classes: CSS classes.
     """
 
+    # The scrollbar always takes its column: text never re-wraps when it appears.
+    DEFAULT_CSS = """
+    MessageLog {
+        overflow-x: hidden;
+        overflow-y: scroll;
+    }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("pageup", "page_up", "Older", show=False),
         Binding("pagedown", "page_down", "Newer", show=False),
@@ -231,7 +239,7 @@ class MessageLog(ScrollView, can_focus=True):
         self._loading_older = False
         self._reported_seq = None
         self._rebuild()
-        self.scroll_end(animate=False, immediate=True)
+        self._stick_to_bottom()
 
     def apply(self, change: Change) -> None:
         """Redraw what a change of the shown timeline touched.
@@ -254,12 +262,12 @@ class MessageLog(ScrollView, can_focus=True):
             if not at_bottom:
                 # Keep the lines the user is reading where they are.
                 added = len(self._lines) - before
-                self.scroll_to(y=self.scroll_y + added, animate=False, immediate=True)
+                self.scroll_to(y=self.scroll_y + added, animate=False, immediate=True, force=True)
         else:
             self._rebuild()
         self.refresh()
         if at_bottom:
-            self.scroll_end(animate=False, immediate=True)
+            self._stick_to_bottom()
 
     def older_loaded(self) -> None:
         """An older page finished loading (or failed): another may be asked for."""
@@ -348,7 +356,7 @@ class MessageLog(ScrollView, can_focus=True):
             at_bottom = self._at_bottom()
             self._rebuild()
             if at_bottom or not self._lines:
-                self.scroll_end(animate=False, immediate=True)
+                self._stick_to_bottom()
 
     def notify_style_update(self) -> None:
         """Styles changed (theme): render again."""
@@ -358,6 +366,11 @@ class MessageLog(ScrollView, can_focus=True):
             self._rebuild()
 
     # --- scrolling -------------------------------------------------------------------------------
+
+    def _stick_to_bottom(self) -> None:
+        # Forced: while messages arrive in a burst, the scrollbar Textual would show for the new
+        # height does not exist until the next layout, and an unforced scroll would be refused.
+        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
 
     def _at_bottom(self) -> bool:
         return self.scroll_y >= self.max_scroll_y - 1

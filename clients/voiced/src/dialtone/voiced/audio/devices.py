@@ -276,12 +276,12 @@ class CaptureStream:
 
 
 class PlaybackStream:
-    """The speaker: plays what `source` returns, one 20 ms frame per call, written to the device
-    in 10 ms blocks.
+    """The speaker: plays what `source` returns, written to the device in 10 ms blocks.
 
     Args:
         loop: The event loop to report failures in.
-        source: Returns the next frame; called in the playback thread (must not block).
+        source: Returns the next samples (any length, 10 ms from the mixer); called in the
+            playback thread, so it must not block.
         device: The PortAudio output device, or None for the default.
         on_failure: Called in the loop if the stream stops on its own.
     """
@@ -301,12 +301,16 @@ class PlaybackStream:
         self._stream: Any = None
         self._stopping = False
         self._pending = np.zeros(0, dtype=np.int16)
-        self.frames_played = 0
-        """Frames handed to the device."""
+        self._samples_played = 0
         self.underflows = 0
         """Times the device ran dry because a callback came late."""
         self.device_name = ""
         """The device's name, once open."""
+
+    @property
+    def frames_played(self) -> int:
+        """20 ms frames handed to the device."""
+        return self._samples_played // FRAME_SAMPLES
 
     def start(self, sd: ModuleType) -> None:
         """Open and start the stream.
@@ -343,9 +347,9 @@ class PlaybackStream:
         pending = self._pending
         while pending.size < frames:
             pending = np.concatenate((pending, self._source()))
-            self.frames_played += 1
         outdata[:, 0] = pending[:frames]
         self._pending = pending[frames:]
+        self._samples_played += frames
 
     def _finished(self) -> None:
         if not self._stopping and self._on_failure is not None:

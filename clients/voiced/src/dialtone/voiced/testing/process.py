@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -48,7 +49,7 @@ class DaemonProcess:
             return ""
 
     def wait_listening(self, timeout: float = _START_TIMEOUT) -> None:
-        """Block until the socket exists.
+        """Block until the socket accepts connections (a stale file does not count).
 
         Args:
             timeout: Seconds to wait.
@@ -57,13 +58,21 @@ class DaemonProcess:
             RuntimeError: If the daemon exits or takes too long (with its log).
         """
         deadline = time.monotonic() + timeout
-        while not self.socket_path.exists():
+        while not self._accepts():
             if self.process.poll() is not None:
                 status = self.process.returncode
                 raise RuntimeError(f"dialtone-voiced exited {status}:\n{self.log()}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"dialtone-voiced did not listen in {timeout} s:\n{self.log()}")
             time.sleep(0.02)
+
+    def _accepts(self) -> bool:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(str(self.socket_path))
+            except OSError:
+                return False
+        return True
 
     def stop(self, timeout: float = 10.0) -> int:
         """SIGTERM, then SIGKILL after `timeout` seconds.

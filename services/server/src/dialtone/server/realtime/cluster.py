@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import attrs
 
-from dialtone.server.storage.notify import MAX_PAYLOAD_BYTES
+from dialtone.server.storage.notify import MAX_PAYLOAD_BYTES, NotifyTemplate
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,21 @@ class SignalCodec:
             )
             for n, p in enumerate(parts)
         ]
+
+    def messages_template(self, channel_id: str, token: int) -> NotifyTemplate:
+        """Return the `MESSAGES` signal of a batch, to be completed with its range in SQL.
+
+        Args:
+            channel_id: The channel.
+            token: The storing replica's batch token.
+
+        Returns:
+            The payload around the first and last sequence numbers (`a` and `b`).
+        """
+        head = self._dumps(
+            {"k": Kind.MESSAGES.value, "r": self.replica_id, "c": channel_id, "t": token}
+        )
+        return NotifyTemplate(before=head[:-1] + ',"a":', between=',"b":', after="}")
 
     def decode(self, payload: str) -> Signal | None:
         """Decode one payload.

@@ -1,7 +1,9 @@
 """One authenticated WebSocket as the hub sees it: a bounded send queue in front of a transport.
 
 Frames arrive already encoded (see `frames.text_frame`). While the peer keeps up, a frame is
-written straight to the transport from the fan-out loop: no task switch, no copy. When the
+handed to the transport from the fan-out loop without a task switch; the frames a connection gets
+within one turn of the event loop are joined into one write (one system call for a whole batch of
+messages instead of one per message: the `WriteBatcher`). When the
 transport is backed up, frames wait in a per-connection queue emptied by a writer task that
 awaits the transport's drain. A queue that reaches its limit means the peer cannot keep up: the
 connection is closed with `SLOW_CONSUMER` and the client catches up from the database when it
@@ -37,6 +39,34 @@ RESYNC = CloseCode.TRY_AGAIN_LATER
 """Close code when the server cannot vouch for an unbroken stream: reconnect and resume."""
 
 
+class WriteBatcher:
+    """Joins the frames each connection gets during one event-loop turn into a single write.
+
+    A fan-out of a batch of k messages to a connection then costs one `send` system call instead
+    of k. Frames wait at most until the end of the current turn (`call_soon`).
+    """
+
+    __slots__ = ("_dirty", "_scheduled")
+
+    def __init__(self) -> None:
+        self._dirty: list[Connection] = []
+        self._scheduled = False
+
+    def mark(self, conn: Connection) -> None:
+        """Flush `conn`'s pending frames at the end of this turn."""
+        self._dirty.append(conn)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write every marked connection's pending frames now."""
+        self._scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for conn in dirty:
+            conn.flush_pending()
+
+
 class Connection:
     """A live WebSocket of one device, with its send queue and per-channel delivery position.
 
@@ -49,6 +79,7 @@ class Connection:
         ws: The prepared WebSocket response.
         transport: The socket transport under `ws`.
         drain: Waits until the transport has room again (the payload writer's `drain`).
+        batcher: Coalesces this process's writes per event-loop turn.
         queue_limit: Frames that may wait in the queue before the peer counts as too slow.
         close_timeout: Seconds to wait for queued frames and the close handshake when closing.
     """
@@ -57,9 +88,12 @@ class Connection:
         "_close_task",
         "_close_timeout",
         "_delivered",
+        "_discard",
         "_drain",
         "_held",
+        "_batcher",
         "_idle",
+        "_pending",
         "_queue",
         "_queue_limit",
         "_transport",
@@ -88,6 +122,7 @@ class Connection:
         ws: web.WebSocketResponse,
         transport: asyncio.Transport,
         drain: Callable[[], Awaitable[None]],
+        batcher: WriteBatcher,
         queue_limit: int,
         close_timeout: float,
     ) -> None:
@@ -106,6 +141,11 @@ class Connection:
         self._ws = ws
         self._transport = transport
         self._drain = drain
+        self._batcher = batcher
+        # Frames for this turn's single write (see `WriteBatcher`); empty between turns.
+        self._pending: list[bytes] = []
+        # Set when closing without draining: frames that cannot be written at once are dropped.
+        self._discard = False
         self._queue: deque[bytes] = deque()
         self._queue_limit = queue_limit
         self._close_timeout = close_timeout
@@ -210,12 +250,39 @@ class Connection:
 
     def _write(self, frame: bytes) -> None:
         queue = self._queue
-        transport = self._transport
-        if not queue and transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT:
-            if transport.is_closing():
+        if not queue:
+            pending = self._pending
+            if pending:
+                pending.append(frame)
                 return
-            transport.write(frame)
+            if self._transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT:
+                pending.append(frame)
+                self._batcher.mark(self)
+                return
+        self._enqueue(frame)
+
+    def flush_pending(self) -> None:
+        """Hand this turn's frames to the transport in one write (called by the batcher)."""
+        pending = self._pending
+        if not pending:
             return
+        self._pending = []
+        transport = self._transport
+        if transport.is_closing():
+            return
+        if transport.get_write_buffer_size() >= DIRECT_WRITE_LIMIT:
+            if self._discard:
+                return  # closing without draining: a backed-up peer resumes from the database
+            # The peer fell behind during this turn: the frames wait in the queue instead.
+            for frame in pending:
+                self._enqueue(frame)
+            return
+        transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def _enqueue(self, frame: bytes) -> None:
+        if self._discard:
+            return
+        queue = self._queue
         if len(queue) >= self._queue_limit:
             log.info(
                 "connection %s: send queue full (%d frames); closing as slow consumer",
@@ -248,6 +315,7 @@ class Connection:
 
     async def flush(self) -> None:
         """Wait until every queued frame has been handed to the transport."""
+        self.flush_pending()
         await self._idle.wait()
 
     # -- catch-up gate ------------------------------------------------------------------------
@@ -317,7 +385,8 @@ class Connection:
         Args:
             code: The close code the client receives.
             drain: Hand queued frames to the transport before the close frame (graceful shutdown);
-                otherwise they are discarded (the client resumes from the database).
+                otherwise frames still queued for a backed-up peer are discarded (the client
+                resumes from the database).
             timeout: Seconds for the queue and the close handshake before the socket is cut
                 (default: the connection's close timeout).
         """
@@ -326,7 +395,10 @@ class Connection:
         self.close_code = code
         self._held = None
         if not drain:
+            self._discard = True
             self._queue.clear()
+        # This turn's frames were due before the close frame in any case.
+        self.flush_pending()
         limit = self._close_timeout if timeout is None else timeout
         self._close_task = asyncio.get_running_loop().create_task(self._close(code, limit))
 

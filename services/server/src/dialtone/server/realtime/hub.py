@@ -13,7 +13,7 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 
-from dialtone.server.realtime.connection import Connection
+from dialtone.server.realtime.connection import Connection, WriteBatcher
 from dialtone.wire.fields import ChannelId, DeviceId, UserId
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,8 @@ class Hub:
 
     def __init__(self) -> None:
         self._ids = itertools.count(1)
+        self.batcher = WriteBatcher()
+        """Shared by this process's connections: one write per connection per loop turn."""
         self._connections: set[Connection] = set()
         self._by_user: dict[UserId, set[Connection]] = {}
         self._by_channel: dict[ChannelId, set[Connection]] = {}

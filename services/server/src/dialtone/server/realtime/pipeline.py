@@ -20,7 +20,13 @@ import attrs
 from dialtone.server.clock import Clock
 from dialtone.server.realtime.connection import Connection
 from dialtone.server.realtime.stream import Item, MessageStream
-from dialtone.server.storage.notify import Appended, AppendOutcome, MessageLog, Rejected
+from dialtone.server.storage.notify import (
+    Appended,
+    AppendOutcome,
+    MessageLog,
+    NotifyTemplate,
+    Rejected,
+)
 from dialtone.server.storage.records import NewMessage
 from dialtone.wire.common import ErrorCode
 from dialtone.wire.fields import ChannelId
@@ -59,7 +65,7 @@ class MessagePipeline:
         log: The batched append.
         stream: Receives the rows of each stored batch.
         clock: Time stamped on stored messages.
-        pointer: Builds the commit notification of a batch: `(channel, first, last, token)`.
+        pointer: Builds the commit notification template of a batch: `(channel, token)`.
         reply: Acknowledges or refuses each message after its batch.
         max_batch: Most messages per transaction.
     """
@@ -70,7 +76,7 @@ class MessagePipeline:
         log: MessageLog,
         stream: MessageStream,
         clock: Clock,
-        pointer: Callable[[ChannelId, int, int, int], str],
+        pointer: Callable[[ChannelId, int], NotifyTemplate],
         reply: Reply,
         max_batch: int,
     ) -> None:
@@ -113,13 +119,12 @@ class MessagePipeline:
 
     async def _store(self, channel_id: ChannelId, batch: list[Submission]) -> None:
         token = next(self._tokens)
-
-        def pointer(first: int, last: int) -> str:
-            return self._pointer(channel_id, first, last, token)
-
         try:
             outcomes = await self._log.append_batch(
-                channel_id, [s.message for s in batch], now=self._clock.now(), notify=pointer
+                channel_id,
+                [s.message for s in batch],
+                now=self._clock.now(),
+                notify=self._pointer(channel_id, token),
             )
         except Exception as exc:
             # The transaction may or may not have committed: if its notification arrives the rows

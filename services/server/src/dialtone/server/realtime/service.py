@@ -39,6 +39,7 @@ from dialtone.server.storage.notify import (
     MessageLog,
     Notifier,
     NotifyListener,
+    NotifyTemplate,
 )
 from dialtone.server.storage.records import MessageRecord, NewMessage
 from dialtone.wire import limits, ws
@@ -109,7 +110,7 @@ class Realtime:
     async def start(self) -> None:
         """Listen for signals, announce this replica and start the periodic work."""
         await self._listener.start()
-        self._own_heartbeat_at = self.clock.monotonic()
+        self._own_heartbeat_at = self._loop_time()
         await self._signal(Kind.SNAPSHOT_REQUEST)
         await self._signal(Kind.HEARTBEAT)
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
@@ -156,6 +157,10 @@ class Realtime:
             task.cancel()
         self.stream.reset()
 
+    @staticmethod
+    def _loop_time() -> float:
+        return asyncio.get_running_loop().time()
+
     # -- encoding -----------------------------------------------------------------------------
 
     def frame(self, event: ws.ServerEvent) -> bytes:
@@ -171,9 +176,8 @@ class Realtime:
         # refuses anything that is not a WebSocket event with a TypeError.
         return self.codec.encode_ws(cast("ws.ServerEvent", event))
 
-    def _pointer(self, channel_id: ChannelId, first: int, last: int, token: int) -> str:
-        (payload,) = self.signals.encode(Kind.MESSAGES, c=channel_id, a=first, b=last, t=token)
-        return payload
+    def _pointer(self, channel_id: ChannelId, token: int) -> NotifyTemplate:
+        return self.signals.messages_template(channel_id, token)
 
     # -- the event publisher HTTP services use ------------------------------------------------
 
@@ -572,9 +576,9 @@ class Realtime:
             self.hub.to_device(body["u"], body["d"], text_frame(body["e"].encode()))
         elif kind is Kind.HEARTBEAT:
             if own:
-                self._own_heartbeat_at = self.clock.monotonic()
+                self._own_heartbeat_at = self._loop_time()
             else:
-                self.presence.heard_from(signal.replica, self.clock.monotonic())
+                self.presence.heard_from(signal.replica, self._loop_time())
         elif own:
             return
         elif kind is Kind.PRESENCE:
@@ -624,7 +628,7 @@ class Realtime:
 
     def _on_presence(self, replica: str, body: dict[str, Any]) -> None:
         change = self.presence.apply_remote(
-            replica, body["u"], bool(body["on"]), body["c"], self.clock.monotonic()
+            replica, body["u"], bool(body["on"]), body["c"], self._loop_time()
         )
         if change is not None:
             self._announce_presence(change, PresenceStatus(body.get("s") or "offline"))
@@ -650,7 +654,7 @@ class Realtime:
         }
 
     def _on_snapshot(self, replica: str, body: dict[str, Any]) -> None:
-        now = self.clock.monotonic()
+        now = self._loop_time()
         users = {user: frozenset(channels) for user, channels in body["u"].items()}
         # Users found online through a snapshot were connected before this replica heard of
         # them: their clients already saw them arrive, so nothing is announced.
@@ -673,24 +677,27 @@ class Realtime:
         for replica in self.presence.replicas():
             self._forget_replica(replica)
         self.hub.close_where(lambda _conn: True, RESYNC)
-        self._own_heartbeat_at = self.clock.monotonic()
+        self._own_heartbeat_at = self._loop_time()
         self._background_signal(Kind.SNAPSHOT_REQUEST)
 
     # -- periodic work ------------------------------------------------------------------------
 
     async def _sweep(self) -> None:
+        # Replica liveness runs on the event loop's clock (it is about processes, not users);
+        # idle and session expiry use the injectable clock, like everything users see.
         settings = self.settings
+        loop = asyncio.get_running_loop()
         tick = min(settings.heartbeat, settings.replica_heartbeat)
         next_ping = next_beat = 0.0
         while True:
             await asyncio.sleep(tick)
-            now = self.clock.monotonic()
+            now = loop.time()
             if now >= next_beat:
                 next_beat = now + settings.replica_heartbeat
                 await self._replica_beat(now)
             if now >= next_ping:
                 next_ping = now + settings.heartbeat
-                self._ping_clients(now, self.clock.now())
+                self._ping_clients(self.clock.monotonic(), self.clock.now())
 
     async def _replica_beat(self, now: float) -> None:
         self._background_signal(Kind.HEARTBEAT)

@@ -73,6 +73,7 @@ async def serve(
         ws=websocket,
         transport=transport,
         drain=writer.drain,
+        batcher=rt.hub.batcher,
         queue_limit=settings.send_queue_limit,
         close_timeout=settings.close_timeout,
     )

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import attrs
 
 from dialtone.server.storage import _rows
@@ -64,8 +65,82 @@ class Rejected:
 AppendOutcome = Appended | Rejected
 
 
+@attrs.frozen
+class NotifyTemplate:
+    """How to build the commit notification of a stored range `a..b` inside the statement.
+
+    The payload is `before + str(a) + between + str(b) + after`; the range is only known once
+    the counter row is locked, in the middle of the statement.
+
+    Attributes:
+        before: Text before the first sequence number.
+        between: Text between the first and the last.
+        after: Text after the last.
+    """
+
+    before: str
+    between: str
+    after: str
+
+
+# One statement, one round trip, one commit: the checks, the counter, the rows and the
+# notification. Classification reads the statement's snapshot; the counter UPDATE then takes
+# the channel's row lock (re-reading the latest counter if it had to wait), so batches of a
+# channel get consecutive numbers and commit in sequence order. A message id that a concurrent
+# batch stored after our snapshot was taken trips the unique constraint; `append_batch` retries
+# the whole statement, which then sees it as a duplicate.
+_APPEND_SQL = f"""
+WITH input AS (
+    SELECT * FROM unnest($2::text[], $3::uuid[], $4::uuid[], $5::int[], $6::bytea[],
+                         $7::bytea[], $8::bytea[])
+        WITH ORDINALITY AS t(msg_id, user_id, device_id, epoch, body, name, sig, ord)
+),
+chan AS (SELECT key_epoch FROM channels WHERE id = $1),
+classified AS (
+    SELECT i.*, e.seq AS old_seq, e.server_ts AS old_ts,
+        CASE
+            WHEN NOT EXISTS (SELECT 1 FROM chan) THEN 'no_channel'
+            WHEN NOT EXISTS (SELECT 1 FROM channel_members m
+                             WHERE m.channel_id = $1 AND m.user_id = i.user_id) THEN 'not_member'
+            WHEN e.seq IS NOT NULL THEN 'duplicate'
+            WHEN i.epoch <> (SELECT key_epoch FROM chan) THEN 'stale_epoch'
+            ELSE 'new'
+        END AS status
+    FROM input i
+    LEFT JOIN messages e ON e.channel_id = $1 AND e.sender_device_id = i.device_id
+                        AND e.client_msg_id = i.msg_id
+),
+fresh AS (
+    SELECT *, row_number() OVER (ORDER BY ord) AS n FROM classified WHERE status = 'new'
+),
+counted AS (SELECT count(*) AS k FROM fresh),
+bumped AS (
+    UPDATE channel_sequences SET last_seq = last_seq + (SELECT k FROM counted)
+    WHERE channel_id = $1 AND (SELECT k FROM counted) > 0
+    RETURNING last_seq
+),
+stored AS (
+    INSERT INTO messages ({_rows.MESSAGE_COLUMNS})
+    SELECT $1, b.last_seq - c.k + f.n, f.msg_id, f.user_id, f.device_id, f.epoch, f.body,
+           f.name, f.sig, $9
+    FROM fresh f, bumped b, counted c
+    RETURNING sender_device_id, client_msg_id, seq
+),
+notified AS (
+    SELECT pg_notify($10, $11 || (b.last_seq - c.k + 1) || $12 || b.last_seq || $13) AS sent
+    FROM bumped b, counted c
+    WHERE $11::text IS NOT NULL
+)
+SELECT c.status, COALESCE(s.seq, c.old_seq) AS seq, c.old_ts,
+       (SELECT count(*) FROM notified) AS notices
+FROM classified c
+LEFT JOIN stored s ON s.sender_device_id = c.device_id AND s.client_msg_id = c.msg_id
+ORDER BY c.ord
+"""
+
+
 class MessageLog:
-    """Group commit of channel messages: one transaction per batch, notification included.
+    """Group commit of channel messages: one statement per batch, notification included.
 
     Args:
         pool: The asyncpg pool.
@@ -80,104 +155,65 @@ class MessageLog:
         messages: Sequence[NewMessage],
         *,
         now: datetime,
-        notify: Callable[[int, int], str] | None = None,
+        notify: NotifyTemplate | None = None,
     ) -> list[AppendOutcome]:
         """Store a batch of messages of one channel under consecutive sequence numbers.
 
-        The channel's counter row is locked first, so batches of one channel serialize exactly as
-        single appends do; the membership, epoch and duplicate checks run after the lock. When
-        anything new is stored and `notify` is given, `pg_notify(EVENTS_CHANNEL, notify(a, b))`
-        runs in the same transaction for the new range `a..b`.
+        One autocommit statement checks each message (channel exists, sender is a member, not a
+        resend, current key epoch), numbers the new ones after the channel's counter (whose row
+        lock serializes batches of a channel exactly as single appends), stores them and, when
+        anything new was stored and `notify` is given, sends the commit notification of the new
+        range in the same transaction. Returns only after the commit.
 
         Args:
             channel_id: The channel every message belongs to.
             messages: The messages, in the order their senders submitted them.
-            now: Server time recorded as `created_at`.
-            notify: Builds the notification payload for the stored range, or `None`.
+            now: Server time recorded as `server_ts`.
+            notify: Builds the notification payload of the stored range, or `None`.
 
         Returns:
             One outcome per message, in order.
         """
-        async with self._pool.acquire() as conn, conn.transaction():
-            head = await conn.fetchrow(
-                "SELECT s.last_seq, c.key_epoch, ARRAY(SELECT m.user_id FROM channel_members m "
-                "WHERE m.channel_id = $1 AND m.user_id = ANY($2::uuid[])) AS members "
-                "FROM channel_sequences s JOIN channels c ON c.id = s.channel_id "
-                "WHERE s.channel_id = $1 FOR UPDATE OF s",
-                channel_id,
-                list({m.sender_user_id for m in messages}),
-            )
-            if head is None:
-                return [Rejected("no_channel") for _ in messages]
-            members = {str(user_id) for user_id in head["members"]}
-            # A new statement, so a new snapshot: it sees whatever the previous holder of the
-            # counter lock committed.
-            rows = await conn.fetch(
-                f"SELECT {_rows.MESSAGE_COLUMNS} FROM messages "  # noqa: S608 - constant columns
-                "WHERE channel_id = $1 AND (sender_device_id, client_msg_id) IN "
-                "(SELECT * FROM unnest($2::uuid[], $3::text[]))",
-                channel_id,
-                [m.sender_device_id for m in messages],
-                [m.client_msg_id for m in messages],
-            )
-            existing = {
-                (record.sender_device_id, record.client_msg_id): record
-                for record in map(_rows.message, rows)
-            }
-            outcomes: list[AppendOutcome] = []
-            new: list[MessageRecord] = []
-            seq = head["last_seq"]
-            for message in messages:
-                key = (message.sender_device_id, message.client_msg_id)
-                if message.sender_user_id not in members:
-                    outcomes.append(Rejected("not_member"))
-                elif key in existing:
-                    outcomes.append(Appended(existing[key], duplicate=True))
-                elif message.key_epoch != head["key_epoch"]:
-                    outcomes.append(Rejected("stale_epoch"))
-                else:
-                    seq += 1
-                    record = MessageRecord(
-                        channel_id=channel_id,
-                        seq=seq,
-                        client_msg_id=message.client_msg_id,
-                        sender_user_id=message.sender_user_id,
-                        sender_device_id=message.sender_device_id,
-                        key_epoch=message.key_epoch,
-                        sealed_body=message.sealed_body,
-                        sealed_sender_name=message.sealed_sender_name,
-                        signature=message.signature,
-                        server_ts=now,
-                    )
-                    # A device that sends one message id twice in one batch gets one row.
-                    existing[key] = record
-                    outcomes.append(Appended(record, duplicate=False))
-                    new.append(record)
-            if not new:
-                return outcomes
-            await conn.execute(
-                "WITH stored AS (INSERT INTO messages (channel_id, seq, client_msg_id, "
-                "sender_user_id, sender_device_id, key_epoch, sealed_body, sealed_sender_name, "
-                "signature, server_ts) SELECT $1, s, m, u, d, e, b, n, g, $9 FROM unnest("
-                "$2::bigint[], $3::text[], $4::uuid[], $5::uuid[], $6::int[], $7::bytea[], "
-                "$8::bytea[], $10::bytea[]) AS t(s, m, u, d, e, b, n, g)), "
-                "counted AS (UPDATE channel_sequences SET last_seq = $11 WHERE channel_id = $1) "
-                "SELECT CASE WHEN $12::text IS NULL THEN NULL ELSE pg_notify($13, $12) END",
-                channel_id,
-                [r.seq for r in new],
-                [r.client_msg_id for r in new],
-                [r.sender_user_id for r in new],
-                [r.sender_device_id for r in new],
-                [r.key_epoch for r in new],
-                [r.sealed_body for r in new],
-                [r.sealed_sender_name for r in new],
-                now,
-                [r.signature for r in new],
-                seq,
-                None if notify is None else notify(new[0].seq, seq),
-                EVENTS_CHANNEL,
-            )
-        return outcomes
+        # A device that sends one message id twice in a batch gets one row: the later copies
+        # take the first one's outcome (as a duplicate when it was stored).
+        first_of: dict[tuple[str, str], int] = {}
+        unique: list[NewMessage] = []
+        position: list[int] = []
+        for message in messages:
+            key = (message.sender_device_id, message.client_msg_id)
+            if key not in first_of:
+                first_of[key] = len(unique)
+                unique.append(message)
+            position.append(first_of[key])
+        args = (
+            channel_id,
+            [m.client_msg_id for m in unique],
+            [m.sender_user_id for m in unique],
+            [m.sender_device_id for m in unique],
+            [m.key_epoch for m in unique],
+            [m.sealed_body for m in unique],
+            [m.sealed_sender_name for m in unique],
+            [m.signature for m in unique],
+            now,
+            EVENTS_CHANNEL,
+            None if notify is None else notify.before,
+            None if notify is None else notify.between,
+            None if notify is None else notify.after,
+        )
+        try:
+            rows = await self._pool.fetch(_APPEND_SQL, *args)
+        except asyncpg.UniqueViolationError:
+            # A concurrent batch stored one of these ids after this statement's snapshot: run
+            # again, it is a duplicate now.
+            rows = await self._pool.fetch(_APPEND_SQL, *args)
+        outcomes = [_outcome(message, row, now) for message, row in zip(unique, rows, strict=True)]
+        result: list[AppendOutcome] = []
+        for index, message_index in enumerate(position):
+            outcome = outcomes[message_index]
+            if index != message_index and isinstance(outcome, Appended):
+                outcome = Appended(outcome.message, duplicate=True)
+            result.append(outcome)
+        return result
 
     async def messages_between(self, channel_id: str, first: int, last: int) -> list[MessageRecord]:
         """Return the messages `first..last` (inclusive) of a channel, oldest first.
@@ -198,6 +234,25 @@ class MessageLog:
             last,
         )
         return [_rows.message(row) for row in rows]
+
+
+def _outcome(message: NewMessage, row: Any, now: datetime) -> AppendOutcome:
+    status = row["status"]
+    if status not in ("new", "duplicate"):
+        return Rejected(status)
+    record = MessageRecord(
+        channel_id=message.channel_id,
+        seq=row["seq"],
+        client_msg_id=message.client_msg_id,
+        sender_user_id=message.sender_user_id,
+        sender_device_id=message.sender_device_id,
+        key_epoch=message.key_epoch,
+        sealed_body=message.sealed_body,
+        sealed_sender_name=message.sealed_sender_name,
+        signature=message.signature,
+        server_ts=now if status == "new" else row["old_ts"],
+    )
+    return Appended(record, duplicate=status == "duplicate")
 
 
 class Notifier:
