@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+import attrs
 
 from dialtone.client.core import ClientCore, ClientOptions
 from dialtone.client.core.decrypt import decrypt_batch
@@ -91,13 +92,23 @@ class StallMeter:
             self.worst = max(self.worst, loop.time() - start - 0.002)
 
 
-async def timed(action: Callable[[], Awaitable[T]]) -> tuple[float, float, T]:
-    """Wall seconds, worst loop stall (s) and result of one awaited action."""
+@attrs.frozen
+class Timing:
+    """One measured action: wall seconds, client CPU seconds (every thread of this process; the
+    server runs elsewhere), and the longest event-loop stall in seconds."""
+
+    wall: float
+    cpu: float
+    stall: float
+
+
+async def timed(action: Callable[[], Awaitable[T]]) -> tuple[Timing, T]:
+    """Time one awaited action."""
     async with StallMeter() as meter:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         result = await action()
-        elapsed = time.perf_counter() - start
-    return elapsed, meter.worst, result
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+    return Timing(elapsed, cpu, meter.worst), result
 
 
 def options(url: str, folder: Path, messages: int) -> ClientOptions:
@@ -207,7 +218,8 @@ async def bench(
 
 
 async def measure(reader: ClientCore, channel_id: str, messages: int, runs: int) -> bool:
-    cold, cold_stall, page = await timed(lambda: reader.open_channel(channel_id))
+    first, page = await timed(lambda: reader.open_channel(channel_id))
+    cold, cold_stall = first.wall, first.stall
     assert len(page.items) == 50
     assert all(isinstance(item, DecryptedMessage) for item in page.items)
     assert page.items[-1].seq == messages
@@ -215,16 +227,18 @@ async def measure(reader: ClientCore, channel_id: str, messages: int, runs: int)
         {
             "measure": "open_cold",
             "seconds": round(cold, 4),
+            "cpu_s": round(first.cpu, 4),
             "loop_stall_ms": round(cold_stall * 1000, 2),
             "messages_shown": len(page.items),
         }
     )
 
-    warm, stalls = [], []
+    warm, cpus, stalls = [], [], []
     for _ in range(runs):
-        elapsed, stall, _page = await timed(lambda: reader.open_channel(channel_id))
-        warm.append(elapsed)
-        stalls.append(stall)
+        timing, _page = await timed(lambda: reader.open_channel(channel_id))
+        warm.append(timing.wall)
+        cpus.append(timing.cpu)
+        stalls.append(timing.stall)
     warm.sort()
     p95 = warm[min(len(warm) - 1, round(0.95 * (len(warm) - 1)))]
     emit(
@@ -234,6 +248,7 @@ async def measure(reader: ClientCore, channel_id: str, messages: int, runs: int)
             "median_s": round(statistics.median(warm), 4),
             "p95_s": round(p95, 4),
             "max_s": round(warm[-1], 4),
+            "cpu_median_s": round(statistics.median(cpus), 4),
             "loop_stall_max_ms": round(max(stalls) * 1000, 2),
         }
     )
@@ -260,7 +275,8 @@ async def measure(reader: ClientCore, channel_id: str, messages: int, runs: int)
                 return shown
             before = page.oldest_seq
 
-    seconds, stall, shown = await timed(scroll_all)
+    scrolled, shown = await timed(scroll_all)
+    seconds, stall = scrolled.wall, scrolled.stall
     assert shown == messages
     emit(
         {
@@ -274,7 +290,8 @@ async def measure(reader: ClientCore, channel_id: str, messages: int, runs: int)
     )
 
     raw = await page_all()
-    threaded, threaded_stall, items = await timed(lambda: reader.decrypt_messages(channel_id, raw))
+    in_threads, items = await timed(lambda: reader.decrypt_messages(channel_id, raw))
+    threaded, threaded_stall = in_threads.wall, in_threads.stall
     assert sum(isinstance(item, DecryptedMessage) for item in items) == messages
 
     async def inline() -> object:
@@ -290,13 +307,15 @@ async def measure(reader: ClientCore, channel_id: str, messages: int, runs: int)
             now=datetime.now(UTC),
         )
 
-    inline_s, inline_stall, _ = await timed(inline)
+    on_loop, _ = await timed(inline)
+    inline_s, inline_stall = on_loop.wall, on_loop.stall
     emit(
         {
             "measure": "decrypt_all",
             "messages": messages,
             "threaded_s": round(threaded, 3),
             "threaded_per_s": round(messages / threaded),
+            "threaded_cpu_per_s": round(messages / in_threads.cpu),
             "threaded_loop_stall_max_ms": round(threaded_stall * 1000, 2),
             "inline_s": round(inline_s, 3),
             "inline_loop_stall_ms": round(inline_stall * 1000, 2),

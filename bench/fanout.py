@@ -546,6 +546,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             client.gaps = 0
         cpu_before = server.cpu_seconds()
         pg_before = postgres.cpu_seconds()
+        client_before = _own_cpu()
         started = time.monotonic()
         sent = await send_load(senders, channel_id, args.rate, args.duration, args.bytes)
         expected = sent * (args.members - 1)
@@ -558,6 +559,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         received = sum(c.received - before[c] for c in clients)
         cpu = server.cpu_seconds() - cpu_before
         pg_cpu = postgres.cpu_seconds() - pg_before
+        client_cpu = _own_cpu() - client_before
         ordered = sorted(latencies)
         result = {
             "M": args.members,
@@ -580,7 +582,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         # Senders skip their own messages (acked instead), so only pure listeners are checked.
         gaps = sum(c.gaps for c in clients[args.senders :])
         print(
-            f"# postgres_cpu_s={pg_cpu:.2f} gaps={gaps} acks={sum(c.acks for c in senders)} "
+            f"# postgres_cpu_s={pg_cpu:.2f} client_cpu_s={client_cpu:.2f} gaps={gaps} "
+            f"acks={sum(c.acks for c in senders)} load={os.getloadavg()[0]:.1f} "
             f"elapsed_s={elapsed:.2f}",
             file=sys.stderr,
         )
@@ -591,6 +594,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         server.stop()
         postgres.stop()
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def _settle(clients: Sequence[RawClient], within: float) -> None:

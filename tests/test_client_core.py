@@ -957,3 +957,29 @@ async def test_an_offer_rewritten_on_the_way_is_refused(
     finally:
         await alice_daemon.stop()
         await bob_daemon.stop()
+
+
+async def test_a_message_refused_for_rate_limiting_is_sent_again_and_stored_once(
+    harness: Harness, proxy: Proxy
+) -> None:
+    alice = await harness.user("alice", url=proxy.url)
+    bob = await harness.user("bob")
+    channel_id = await harness.channel(alice, "busy", bob)
+    refused: list[str] = []
+
+    def refuse_first_ack(frame: str) -> str | None:
+        if not refused and json.loads(frame).get("type") == "channel.message.ack":
+            refused.append(frame)
+            # The server stored it, but the client hears only a rate-limit error without a ref.
+            return json.dumps({"type": "error", "code": "rate_limited", "message": "slow down"})
+        return frame
+
+    proxy.on_server_frame = refuse_first_ack
+    since = alice.seen.mark()
+    message = await alice.core.send_message(channel_id, "again, calmly")
+    ack = await acked(alice, message.client_msg_id, since=since)
+    assert refused
+    assert ack.seq == 1
+    assert not alice.seen.of(Reconnecting, since=since)
+    page = await bob.core.open_channel(channel_id)
+    assert [item.body for item in page.items] == ["again, calmly"]  # type: ignore[union-attr]

@@ -12,7 +12,7 @@ from dialtone.client.core.bus import EventBus
 from dialtone.client.core.errors import OutboxFullError
 from dialtone.client.core.events import DecryptedMessage, Notice
 from dialtone.client.core.link import backoff_delay
-from dialtone.client.core.outbox import Outbox, Outgoing
+from dialtone.client.core.outbox import Outbox, Outgoing, Pacer
 from dialtone.wire.ws import MessageSend
 
 CHANNEL = "0a04ddd7-62db-5282-9fb1-b70c24756f3c"
@@ -114,3 +114,13 @@ def test_options_refuse_nonsense() -> None:
     with pytest.raises(ValueError, match="history_page_size"):
         ClientOptions(server_url="http://x", history_page_size=500)
     assert ClientOptions(server_url="http://x").history_page_size == 50
+
+
+def test_the_pacer_lets_a_burst_through_then_spaces_sends() -> None:
+    now = [100.0]
+    pacer = Pacer(rate=10.0, burst=3, clock=lambda: now[0])
+    assert [pacer.delay() for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert pacer.delay() == pytest.approx(0.1)
+    assert pacer.delay() == pytest.approx(0.2)
+    now[0] += 1.0
+    assert pacer.delay() == 0.0

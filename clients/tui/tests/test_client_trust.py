@@ -43,7 +43,7 @@ def make_device(
     device_id: str | None = None,
 ) -> Device:
     identity = identity or DeviceIdentity.generate()
-    device_id = device_id or _id()
+    device_id = device_id or identity.device_id
     keys = sealing.device_keys(identity)
     signature = (
         sealing.approval_signature(
@@ -91,6 +91,24 @@ def test_this_device_is_own(book: DeviceBook, me: Device) -> None:
     assert trust_of(book, me) is DeviceTrust.OWN
 
 
+def test_a_record_whose_id_does_not_match_its_keys_is_never_trusted(
+    book: DeviceBook, store: Keystore
+) -> None:
+    bob = make_device(_id(), device_id=_id())
+    assert book.observe([bob.info]) == []
+    assert trust_of(book, bob) is DeviceTrust.UNTRUSTED
+    assert store.pinned_device(SERVER, bob.info.user_id, bob.info.device_id) is None
+    book.verify_user(bob.info.user_id)
+    assert trust_of(book, bob) is DeviceTrust.UNTRUSTED
+
+
+def test_verifying_a_user_upgrades_first_seen_pins(book: DeviceBook) -> None:
+    bob = make_device(_id())
+    book.observe([bob.info])
+    book.verify_user(bob.info.user_id)
+    assert trust_of(book, bob) is DeviceTrust.VERIFIED
+
+
 def test_a_users_devices_are_pinned_on_first_sight(book: DeviceBook, store: Keystore) -> None:
     bob = make_device(_id())
     assert book.observe([bob.info]) == []
@@ -103,7 +121,7 @@ def test_a_users_devices_are_pinned_on_first_sight(book: DeviceBook, store: Keys
     assert pin.fingerprint == bob.identity.public_bundle.fingerprint.encode()
 
 
-def test_changed_keys_warn_once_and_stop_trust_until_verified(
+def test_changed_keys_warn_once_and_are_never_trusted_again(
     book: DeviceBook, store: Keystore, tmp_path: Path
 ) -> None:
     bob = make_device(_id())
@@ -119,9 +137,10 @@ def test_changed_keys_warn_once_and_stop_trust_until_verified(
     # Seen again: still changed, no second warning.
     assert book.observe([impostor.info]) == []
     assert trust_of(book, impostor) is DeviceTrust.CHANGED
+    # An id that does not match its keys cannot be verified into trust.
     book.verify_user(bob.info.user_id)
-    assert trust_of(book, impostor) is DeviceTrust.VERIFIED
-    assert book.trusted_bundle(bob.info.user_id, bob.info.device_id) is not None
+    assert trust_of(book, impostor) is DeviceTrust.CHANGED
+    assert book.trusted_bundle(bob.info.user_id, bob.info.device_id) is None
 
 
 def test_a_change_is_remembered_across_restarts(tmp_path: Path, me: Device) -> None:

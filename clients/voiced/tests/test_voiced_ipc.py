@@ -167,7 +167,7 @@ MALFORMED = [
     pytest.param(b'{"type":"ping","ping_id":1,"ping_id":2}\n', "malformed", id="repeated-key"),
     pytest.param(b'{"type": "ping", "ping_id": NaN}\n', "malformed", id="nan"),
     pytest.param(b"[" * 100_000 + b"\n", "malformed", id="deep-nesting"),
-    pytest.param(b'{"type": "voice.mute", "x": "' + b"a" * 300_000 + b'"}\n', "too_large", id="huge"),
+    pytest.param(b'{"x": "' + b"a" * 300_000 + b'"}\n', "too_large", id="huge"),
 ]
 
 
@@ -267,8 +267,8 @@ async def test_another_user_cannot_connect(client: IpcClient, daemon: DaemonProc
     assert await asyncio.to_thread(nobody, str(path), identify) == "PermissionError"
     # Even with both opened up by mistake, the daemon checks who connects (SO_PEERCRED) and
     # hangs up on another user without reading a byte or answering.
-    os.chmod(path.parent, 0o711)
-    os.chmod(path, 0o666)
+    os.chmod(path.parent, 0o711)  # noqa: S103 - the mistake under test
+    os.chmod(path, 0o666)  # noqa: S103
     assert await asyncio.to_thread(nobody, str(path), identify) == "hung up"
     assert f"refused a connection from uid {NOBODY}" in daemon.log()
     await client.identify(USER, DEVICE)

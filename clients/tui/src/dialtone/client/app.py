@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, tzinfo
+from pathlib import Path
 from typing import ClassVar
 
 import attrs
@@ -49,7 +50,8 @@ class DialtoneApp(App[int]):
         clock: The time of local lines (None: now; tests pin one).
     """
 
-    CSS_PATH = "styles/dialtone.tcss"
+    # Absolute: Textual resolves relative paths against the module of a subclass.
+    CSS_PATH = Path(__file__).parent / "styles" / "dialtone.tcss"
     TITLE = "Dialtone"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -72,7 +74,7 @@ class DialtoneApp(App[int]):
         self.main: MainScreen | None = None
         self.daemon: VoiceDaemonProcess | None = None
         self.notifier: Notifier = make_notifier(
-            NotifyMode(options.notify), self.bell, self._notify_failed
+            NotifyMode(options.notify), self._ring, self._notify_failed
         )
         self._early: list[ClientEvent] = []
         self._client_closed = False
@@ -223,6 +225,9 @@ class DialtoneApp(App[int]):
     def _voice_exited(self, reason: str) -> None:
         if self.main is not None and not self._client_closed:
             self.main.post_message(VoiceDaemonExited(reason))
+
+    def _ring(self) -> None:
+        self.bell()
 
     def _notify_failed(self, reason: str) -> None:
         self.notify(reason, severity="warning")

@@ -1654,10 +1654,10 @@ class ClientCore:
             return []
         keys = {key.epoch: key for key in session.keys.channel_keys(channel_id)}
         senders: dict[str, SenderSnapshot] = {}
-        for message in messages:
-            snapshot = self._sender_snapshot(message.sender_device_id)
+        for device_id in {message.sender_device_id for message in messages}:
+            snapshot = self._sender_snapshot(device_id)
             if snapshot is not None:
-                senders[message.sender_device_id] = snapshot
+                senders[device_id] = snapshot
         loop = asyncio.get_running_loop()
         size = self.options.decrypt_batch_size
         work = [

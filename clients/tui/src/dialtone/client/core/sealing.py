@@ -3,10 +3,11 @@
 Pure functions, no I/O, safe to call from worker threads. They use only dialtone.crypto's safe
 layer (seal/open, sign/verify, make/open envelope). Two conventions tie the two libraries:
 
-- Devices: the wire names a device by the server's UUID; dialtone.crypto binds its own device id
-  (derived from the device's keys) into associated data and signatures. The client maps one to the
-  other through the device's public bundle, which it pins per (user, UUID), so a server that
-  swaps keys behind a UUID is caught by the pin and one that swaps UUIDs by the signature.
+- Devices: a device's id is derived from its keys (dialtone.crypto's `PublicBundle.device_id`,
+  a UUID) and bound into associated data and signatures. Received fields are opened with the id of
+  the bundle the client pinned for the sender, so a server that swaps keys behind an id is caught
+  by the pin (and trust.py refuses records whose id does not match their keys), and one that
+  credits a message to another device is caught by the signature.
 - Wire structures that hold a single sealed field without a message id (channel names, profile
   names) are sealed with the crypto library's `NAME_MESSAGE_ID`; the scope (the channel, or the
   owner's directory), epoch and sender device still bind them to their context.

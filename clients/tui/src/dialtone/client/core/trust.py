@@ -3,7 +3,9 @@
 Rules (the client sends keys only to devices it trusts, and shows messages only from devices it
 can vouch for):
 
-- Every device's published keys must carry a valid self-signature.
+- Every device's published keys must carry a valid self-signature, and its id must be the one
+  derived from those keys (dialtone.crypto's `PublicBundle.device_id`): a record that pairs an id
+  with other keys is a server lie and is never trusted.
 - Trust on first use: the first time a user is seen, their approved devices are pinned
   (``first-seen``) in the keystore. A later device of that user is trusted only if its approval
   signature verifies under one of that user's already trusted devices: a server cannot slip in a
@@ -189,13 +191,16 @@ class DeviceBook:
             bundle = bundle_from_keys(info.keys)
         except (ValueError, InvalidSignature):
             return KnownDevice(info, None, DeviceTrust.UNTRUSTED)
+        consistent = bundle.device_id == info.device_id
         if info.device_id == self._device_id:
-            return KnownDevice(info, bundle, DeviceTrust.OWN)
+            return KnownDevice(info, bundle, DeviceTrust.OWN if consistent else DeviceTrust.CHANGED)
         fingerprint = bundle.fingerprint.encode("ascii")
         pin = self._store.pinned_device(self._server, info.user_id, info.device_id)
         if pin is not None:
             if pin.fingerprint != fingerprint:
                 return self._changed(info, bundle, pin.fingerprint, changes)
+            if not consistent:
+                return KnownDevice(info, bundle, DeviceTrust.CHANGED)
             if info.status is DeviceStatus.PENDING:
                 return KnownDevice(info, bundle, DeviceTrust.PENDING)
             if info.status is DeviceStatus.REVOKED:
@@ -205,6 +210,8 @@ class DeviceBook:
             if pin.previous_fingerprint is not None:
                 return KnownDevice(info, bundle, DeviceTrust.CHANGED)
             return KnownDevice(info, bundle, DeviceTrust.FIRST_SEEN)
+        if not consistent:
+            return KnownDevice(info, bundle, DeviceTrust.UNTRUSTED)
         if info.status is DeviceStatus.PENDING:
             return KnownDevice(info, bundle, DeviceTrust.PENDING)
         if info.status is DeviceStatus.REVOKED:
@@ -278,6 +285,9 @@ class DeviceBook:
     def verify_user(self, user_id: str) -> list[KnownDevice]:
         """Pin a user's current usable devices as verified (the safety numbers matched).
 
+        A record whose id does not match its keys stays untrusted: no safety number can vouch
+        for it, since everything that device signs names another id.
+
         Returns:
             The user's devices after re-judging.
         """
@@ -287,6 +297,8 @@ class DeviceBook:
             try:
                 bundle = bundle_from_keys(info.keys)
             except (ValueError, InvalidSignature):
+                continue
+            if bundle.device_id != info.device_id:
                 continue
             self._store.pin_device(
                 self._server,

@@ -44,6 +44,8 @@ class IpcClient:
         """Lines that did not decode as events (there should be none)."""
         self.listeners: list[Listener] = []
         """Called with each event as it arrives (after it is recorded)."""
+        self.listener_errors: list[BaseException] = []
+        """What listeners raised; `wait_for` raises the first one again."""
         self._changed = asyncio.Condition()
         self.closed = asyncio.Event()
         """Set when the daemon closed the connection."""
@@ -98,9 +100,12 @@ class IpcClient:
                         continue
                     self.events.append(event)
                     for listener in list(self.listeners):
-                        result = listener(event)
-                        if result is not None:
-                            await result
+                        try:
+                            result = listener(event)
+                            if result is not None:
+                                await result
+                        except Exception as exc:
+                            self.listener_errors.append(exc)
                     async with self._changed:
                         self._changed.notify_all()
         except (ConnectionError, OSError):
@@ -175,10 +180,15 @@ class IpcClient:
         Raises:
             TimeoutError: If none comes (the message lists what did).
             ConnectionError: If the daemon closed the connection first.
+            Exception: Whatever a listener raised, if one did.
         """
 
         def ready() -> bool:
-            return self.find(kind, where, after) is not None or self.closed.is_set()
+            return (
+                self.find(kind, where, after) is not None
+                or self.closed.is_set()
+                or bool(self.listener_errors)
+            )
 
         try:
             async with asyncio.timeout(within):
@@ -187,6 +197,8 @@ class IpcClient:
         except TimeoutError:
             seen = [type(e).__name__ for e in self.events[after:]]
             raise TimeoutError(f"no {kind.__name__} within {within} s; got {seen}") from None
+        if self.listener_errors:
+            raise self.listener_errors[0]
         event = self.find(kind, where, after)
         if event is None:
             raise ConnectionError(f"the daemon closed the connection before a {kind.__name__}")

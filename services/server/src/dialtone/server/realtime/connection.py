@@ -85,13 +85,13 @@ class Connection:
     """
 
     __slots__ = (
+        "_batcher",
         "_close_task",
         "_close_timeout",
         "_delivered",
         "_discard",
         "_drain",
         "_held",
-        "_batcher",
         "_idle",
         "_pending",
         "_queue",

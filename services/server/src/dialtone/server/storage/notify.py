@@ -136,7 +136,7 @@ SELECT c.status, COALESCE(s.seq, c.old_seq) AS seq, c.old_ts,
 FROM classified c
 LEFT JOIN stored s ON s.sender_device_id = c.device_id AND s.client_msg_id = c.msg_id
 ORDER BY c.ord
-"""
+"""  # noqa: S608 - the only interpolation is the constant column list
 
 
 class MessageLog:
@@ -148,6 +148,7 @@ class MessageLog:
 
     def __init__(self, pool: Any) -> None:
         self._pool = pool
+        self._releases: set[asyncio.Task[None]] = set()
 
     async def append_batch(
         self,
@@ -200,12 +201,22 @@ class MessageLog:
             None if notify is None else notify.between,
             None if notify is None else notify.after,
         )
+        conn = await self._pool.acquire()
         try:
-            rows = await self._pool.fetch(_APPEND_SQL, *args)
-        except asyncpg.UniqueViolationError:
-            # A concurrent batch stored one of these ids after this statement's snapshot: run
-            # again, it is a duplicate now.
-            rows = await self._pool.fetch(_APPEND_SQL, *args)
+            try:
+                rows = await conn.fetch(_APPEND_SQL, *args)
+            except asyncpg.UniqueViolationError:
+                # A concurrent batch stored one of these ids after this statement's snapshot:
+                # run again, it is a duplicate now.
+                rows = await conn.fetch(_APPEND_SQL, *args)
+        except BaseException:
+            await self._pool.release(conn)
+            raise
+        # The commit is done: answer now, and give the connection back (the pool's reset
+        # query is one more round trip) without making the senders wait for it.
+        task = asyncio.get_running_loop().create_task(self._pool.release(conn))
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
         outcomes = [_outcome(message, row, now) for message, row in zip(unique, rows, strict=True)]
         result: list[AppendOutcome] = []
         for index, message_index in enumerate(position):

@@ -1,0 +1,173 @@
+"""End to end in real terminals: a real server process, two `dialtone` processes in tmux, each user
+registering through the screens with an invite, then exchanging messages each sees decrypted,
+while the server's database holds none of the text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+import aiohttp
+import pytest
+
+from dialtone.server.testing import (
+    ApiClient,
+    PostgresCluster,
+    StartProcess,
+    create_invite,
+)
+
+WAIT: Final = 60.0
+PASSWORD: Final = "correct horse battery"
+PASSPHRASE: Final = "keystore passphrase"
+
+pytestmark = pytest.mark.slow
+
+
+class Terminal:
+    """One tmux server (its own socket) running one program in a 120x40 terminal.
+
+    Args:
+        name: A unique socket name.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.socket = name
+
+    def _tmux(self, *args: str) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return done.stdout
+
+    def start(self, argv: list[str], env: dict[str, str]) -> None:
+        """Run `argv`; when it exits its status stays on screen (``EXITED <n>``)."""
+        assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        command = f"TERM=xterm-256color {assignments} {shlex.join(argv)}; echo EXITED $?; sleep 120"
+        self._tmux("new-session", "-d", "-s", "main", "-x", "120", "-y", "40", command)
+
+    def type(self, text: str) -> None:
+        """Type text literally."""
+        self._tmux("send-keys", "-t", "main", "-l", text)
+
+    def keys(self, *keys: str) -> None:
+        """Press named keys (``Enter``, ``Tab``, ``C-q``)."""
+        self._tmux("send-keys", "-t", "main", *keys)
+
+    def screen(self) -> str:
+        """What the terminal shows now."""
+        return self._tmux("capture-pane", "-t", "main", "-p")
+
+    async def shows(self, *fragments: str, within: float = WAIT) -> str:
+        """Wait until every fragment is on screen; returns the screen."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            screen = self.screen()
+            if all(fragment in screen for fragment in fragments):
+                return screen
+            if loop.time() > deadline:
+                raise AssertionError(f"{self.socket}: no {fragments} in {within} s:\n{screen}")
+            await asyncio.sleep(0.2)
+
+    def close(self) -> None:
+        """Stop the tmux server and everything in it."""
+        subprocess.run(
+            ["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=30, check=False
+        )
+
+
+@pytest.fixture
+def terminals() -> Iterator[list[Terminal]]:
+    assert shutil.which("tmux") is not None, "tmux is needed for the terminal test"
+    opened: list[Terminal] = []
+    try:
+        yield opened
+    finally:
+        for terminal in opened:
+            terminal.close()
+
+
+async def sign_up(terminal: Terminal, name: str) -> None:
+    await terminal.shows("Pick a server and your username")
+    terminal.keys("Enter")  # the username is filled in (--user): no keystore yet, so register
+    await terminal.shows("An invite from the server's admin creates your account.")
+    terminal.type(PASSWORD)
+    terminal.keys("Tab")
+    terminal.type(PASSWORD)
+    terminal.keys("Tab")
+    terminal.type(name)
+    terminal.keys("Enter")
+    await terminal.shows("Create your keystore")
+    terminal.type(PASSPHRASE)
+    terminal.keys("Tab")
+    terminal.type(PASSPHRASE)
+    terminal.keys("Enter")
+    await terminal.shows("● online", f"{name} ({name.lower()})")
+
+
+async def test_two_dialtone_processes_in_terminals_chat_decrypted(
+    server_process: StartProcess,
+    http_session: aiohttp.ClientSession,
+    terminals: list[Terminal],
+    pg_cluster: PostgresCluster,
+    db_name: str,
+    tmp_path: Path,
+) -> None:
+    server = await server_process()
+    admin_token = server.env["DIALTONE_ADMIN_TOKEN"]
+    api = ApiClient(http_session, server.base_url)
+    run = uuid.uuid4().hex[:8]
+    users = {}
+    for name in ("Alice", "Bob"):
+        terminal = Terminal(f"dialtone-e2e-{run}-{name.lower()}")
+        terminals.append(terminal)
+        invite = await create_invite(api, admin_token)
+        argv = [
+            sys.executable,
+            "-m",
+            "dialtone.client",
+            "--server",
+            server.base_url,
+            "--user",
+            name.lower(),
+            "--invite",
+            invite,
+        ]
+        terminal.start(argv, {"DIALTONE_DATA_DIR": str(tmp_path / name.lower())})
+        users[name] = terminal
+    alice, bob = users["Alice"], users["Bob"]
+    await asyncio.gather(sign_up(alice, "Alice"), sign_up(bob, "Bob"))
+
+    alice.type("/channel create duo bob")
+    alice.keys("Enter")
+    await alice.shows("created #duo with bob")
+    await bob.shows("#duo")
+
+    bob.type("hi alice, from a real terminal")
+    bob.keys("Enter")
+    await alice.shows("Bob  hi alice, from a real terminal")
+    alice.type("hello bob, decrypted here")
+    alice.keys("Enter")
+    await bob.shows("Alice  hello bob, decrypted here")
+    await bob.shows("Bob  hi alice, from a real terminal")
+
+    for terminal in (alice, bob):
+        terminal.keys("C-q")
+    await asyncio.gather(alice.shows("EXITED 0"), bob.shows("EXITED 0"))
+
+    dump = pg_cluster.pg_dump(db_name)
+    for plaintext in ("real terminal", "decrypted here", "duo"):
+        assert plaintext not in dump
