@@ -66,6 +66,16 @@ class Terminal:
         """Press named keys (``Enter``, ``Tab``, ``C-q``)."""
         self._tmux("send-keys", "-t", "main", *keys)
 
+    async def press(self, key: str) -> None:
+        """Press a key that moves focus or changes screen, then pause as a person would.
+
+        Keys typed in the same instant as a Tab still reach the widget that had the focus (Textual
+        moves the focus once the Tab has bubbled up), so a test typing faster than anyone would
+        see its text land in the wrong field.
+        """
+        self.keys(key)
+        await asyncio.sleep(0.4)
+
     def screen(self) -> str:
         """What the terminal shows now."""
         return self._tmux("capture-pane", "-t", "main", "-p")
@@ -102,19 +112,15 @@ def terminals() -> Iterator[list[Terminal]]:
 
 async def sign_up(terminal: Terminal, name: str) -> None:
     await terminal.shows("Pick a server and your username")
-    terminal.keys("Enter")  # the username is filled in (--user): no keystore yet, so register
+    await terminal.press("Enter")  # the username is filled in (--user): no keystore, so register
     await terminal.shows("An invite from the server's admin creates your account.")
-    terminal.type(PASSWORD)
-    terminal.keys("Tab")
-    terminal.type(PASSWORD)
-    terminal.keys("Tab")
-    terminal.type(name)
-    terminal.keys("Enter")
+    for text, key in ((PASSWORD, "Tab"), (PASSWORD, "Tab"), (name, "Enter")):
+        terminal.type(text)
+        await terminal.press(key)
     await terminal.shows("Create your keystore")
-    terminal.type(PASSPHRASE)
-    terminal.keys("Tab")
-    terminal.type(PASSPHRASE)
-    terminal.keys("Enter")
+    for text, key in ((PASSPHRASE, "Tab"), (PASSPHRASE, "Enter")):
+        terminal.type(text)
+        await terminal.press(key)
     await terminal.shows("● online", f"{name} ({name.lower()})")
 
 
@@ -152,15 +158,15 @@ async def test_two_dialtone_processes_in_terminals_chat_decrypted(
     await asyncio.gather(sign_up(alice, "Alice"), sign_up(bob, "Bob"))
 
     alice.type("/channel create duo bob")
-    alice.keys("Enter")
+    await alice.press("Enter")
     await alice.shows("created #duo with bob")
     await bob.shows("#duo")
 
     bob.type("hi alice, from a real terminal")
-    bob.keys("Enter")
+    await bob.press("Enter")
     await alice.shows("Bob  hi alice, from a real terminal")
     alice.type("hello bob, decrypted here")
-    alice.keys("Enter")
+    await alice.press("Enter")
     await bob.shows("Alice  hello bob, decrypted here")
     await bob.shows("Bob  hi alice, from a real terminal")
 

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from dialtone.wire import Codec, ProtocolError, http, limits, make_converter, testing, ws
+from dialtone.wire import Codec, ProtocolError, _fast, http, limits, make_converter, testing, ws
 from dialtone.wire._fast import compile_fast_paths
 from dialtone.wire._hooks import register_hooks
 from dialtone.wire.fields import SealedBody
@@ -131,6 +131,23 @@ def test_other_converters_get_no_fast_paths() -> None:
     event = Codec(changed).decode_ws_client(SEND_FRAME)
     assert isinstance(event, ws.MessageSend)
     assert event.sealed_body == b""
+
+
+def test_ineligible_hot_event_falls_back_to_the_generic_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Should a hot event ever get a field kind the generator refuses, Codec still works, on
+    the generic path (test_generator_takes_the_hot_events_and_refuses_other_kinds then fails)."""
+
+    def refuse(*_: Any) -> Any:
+        raise TypeError("no fast path")
+
+    monkeypatch.setattr(_fast, "compile_fast_paths", refuse)
+    codec = Codec()
+    assert codec._fast_ws_encoders == {}
+    assert codec._fast_ws_server(NEW_FRAME) is None
+    assert codec.decode_ws_server(NEW_FRAME) == NEW
+    assert codec.encode_ws(NEW) == NEW_FRAME
 
 
 def test_stored_examples_take_the_fast_paths() -> None:
