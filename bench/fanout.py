@@ -111,19 +111,17 @@ class Postgres:
         subprocess.run(command, check=True, capture_output=True, timeout=120)
 
     def cpu_seconds(self) -> float:
-        """User+system CPU of every PostgreSQL process so far."""
-        total = 0.0
+        """User+system CPU of this cluster's processes (postmaster and its children) so far."""
+        postmaster = int((self.root / "data" / "postmaster.pid").read_text().split()[0])
+        total = process_cpu(postmaster)
         for pid_dir in Path("/proc").iterdir():
             if not pid_dir.name.isdigit():
                 continue
             try:
-                if not os.readlink(pid_dir / "exe").startswith(str(self.bin)):
-                    continue
-                cmdline = (pid_dir / "cmdline").read_bytes()
-                if str(self.port).encode() not in cmdline and b"postgres:" not in cmdline:
-                    continue
-                total += process_cpu(int(pid_dir.name))
-            except OSError:
+                stat = (pid_dir / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(stat[1]) == postmaster:
+                    total += process_cpu(int(pid_dir.name))
+            except (OSError, ValueError, IndexError):
                 continue
         return total
 

@@ -16,22 +16,45 @@ let
     in
     if found == [ ] then throw "no __version__ in ${dir}" else builtins.head (builtins.head found);
 
-  # Requirements whose PyPI names nixpkgs does not provide under that name; the same modules come
-  # from elsewhere:
-  # - webrtcvad-wheels: nixpkgs' `webrtcvad` builds the same `webrtcvad` module from source;
-  # - pgserver (a PostgreSQL inside a wheel): PostgreSQL comes from nixpkgs, on PATH;
-  # - psycopg[binary]: nixpkgs' psycopg is built against its own libpq; no binary wheel needed.
-  removedRequirements = [ "webrtcvad-wheels" "pgserver" ];
+  # The package's requirements, read from its pyproject.toml ([project].dependencies), so the Nix
+  # build cannot drift from what pip and Pants install. Each PyPI name maps to the nixpkgs
+  # attribute of the same name, except:
+  nixpkgsNames = {
+    # nixpkgs' `webrtcvad` builds the same `webrtcvad` module from source.
+    "webrtcvad-wheels" = "webrtcvad";
+    "python-xlib" = "xlib";
+  };
+  # pgserver (a PostgreSQL inside a wheel) has no nixpkgs package: PostgreSQL comes from nixpkgs,
+  # on PATH (see packages.nix). psycopg[binary] becomes nixpkgs' psycopg, built against its libpq.
+  removedRequirements = [ "pgserver" ];
+
+  requirementName = requirement:
+    lib.toLower (builtins.head (builtins.match "[[:space:]]*([A-Za-z0-9][A-Za-z0-9._-]*).*" requirement));
+
+  pyprojectOf = dir: builtins.fromTOML (builtins.readFile (root + "/${dir}/pyproject.toml"));
+
+  requirementNamesOf = dir:
+    builtins.filter (name: !(builtins.elem name removedRequirements))
+      (map requirementName ((pyprojectOf dir).project.dependencies or [ ]));
+
+  nixpkgsAttr = ps: name: ps.${nixpkgsNames.${name} or name};
+
+  dependenciesOf = ps: dir: map (nixpkgsAttr ps) (requirementNamesOf dir);
 
   mkDialtone = ps:
-    { pname, dir, module, dependencies, runTests ? false }:
+    { dir, module, runTests ? false }:
+    let
+      pname = (pyprojectOf dir).project.name;
+    in
     ps.buildPythonPackage {
-      inherit pname dependencies;
+      inherit pname;
       version = versionOf dir module;
       pyproject = true;
       src = root + "/${dir}";
       build-system = [ ps.hatchling ];
-      pythonRemoveDeps = removedRequirements;
+      dependencies = dependenciesOf ps dir;
+      # Names nixpkgs provides differently (see above) would fail the runtime-deps check.
+      pythonRemoveDeps = removedRequirements ++ builtins.attrNames nixpkgsNames;
       pythonImportsCheck = [ "dialtone.${module}" ];
       # Only the libraries' unit tests run in the sandbox; the others need PostgreSQL, PulseAudio,
       # D-Bus and a network, which `make test` and .ci/run start.
@@ -40,102 +63,37 @@ let
       # The workspace's pytest settings live in the root pyproject.toml, outside this source.
       pytestFlagsArray = [ "--import-mode=importlib" "-o" "asyncio_mode=auto" ];
       meta = {
-        description = "Dialtone ${pname}";
+        description = (pyprojectOf dir).project.description or pname;
         license = lib.licenses.mit;
         platforms = lib.platforms.linux;
       };
     };
 
+  # Workspace folder and import name of every Dialtone package; the attribute is the dist name.
+  workspace = {
+    dialtone-crypto = { dir = "libs/crypto"; module = "crypto"; runTests = true; };
+    dialtone-wire = { dir = "libs/wire"; module = "wire"; runTests = true; };
+    dialtone-keystore = { dir = "libs/keystore"; module = "keystore"; runTests = true; };
+    dialtone-ptt = { dir = "libs/ptt"; module = "ptt"; };
+    dialtone-server = { dir = "services/server"; module = "server"; };
+    dialtone-client = { dir = "clients/tui"; module = "client"; };
+    dialtone-voiced = { dir = "clients/voiced"; module = "voiced"; };
+  };
+
   python = pkgs.python311.override {
     self = python;
-    packageOverrides = self: super: {
-      dialtone-crypto = mkDialtone self {
-        pname = "dialtone-crypto";
-        dir = "libs/crypto";
-        module = "crypto";
-        dependencies = [ self.cryptography ];
-        runTests = true;
-      };
-      dialtone-wire = mkDialtone self {
-        pname = "dialtone-wire";
-        dir = "libs/wire";
-        module = "wire";
-        dependencies = [ self.attrs self.cattrs ];
-        runTests = true;
-      };
-      dialtone-keystore = mkDialtone self {
-        pname = "dialtone-keystore";
-        dir = "libs/keystore";
-        module = "keystore";
-        dependencies = [ self.cryptography ];
-        runTests = true;
-      };
-      dialtone-ptt = mkDialtone self {
-        pname = "dialtone-ptt";
-        dir = "libs/ptt";
-        module = "ptt";
-        dependencies = [ self.dbus-next self.pynput ];
-      };
-      dialtone-server = mkDialtone self {
-        pname = "dialtone-server";
-        dir = "services/server";
-        module = "server";
-        dependencies = [
-          self.dialtone-crypto
-          self.dialtone-wire
-          self.aiohttp
-          self.asyncpg
-          self.yoyo-migrations
-          self.psycopg
-        ];
-      };
-      dialtone-client = mkDialtone self {
-        pname = "dialtone-client";
-        dir = "clients/tui";
-        module = "client";
-        dependencies = [
-          self.dialtone-crypto
-          self.dialtone-wire
-          self.dialtone-keystore
-          self.textual
-          self.aiohttp
-          self.dbus-next
-        ];
-      };
-      dialtone-voiced = mkDialtone self {
-        pname = "dialtone-voiced";
-        dir = "clients/voiced";
-        module = "voiced";
-        dependencies = [
-          self.dialtone-wire
-          self.dialtone-ptt
-          self.aiortc
-          self.numpy
-          self.sounddevice
-          self.webrtcvad
-        ];
-      };
-    };
+    packageOverrides = self: super:
+      builtins.mapAttrs (_: package: mkDialtone self package) workspace;
   };
 
   pythonPackages = python.pkgs;
 
-  thirdParty = ps: with ps; [
-    aiohttp
-    aiortc
-    asyncpg
-    attrs
-    cattrs
-    cryptography
-    dbus-next
-    numpy
-    psycopg
-    pynput
-    sounddevice
-    textual
-    webrtcvad
-    yoyo-migrations
-  ];
+  # Every third-party requirement of the workspace, from the packages' pyproject.toml files.
+  thirdParty = ps:
+    let
+      names = lib.concatMap (package: requirementNamesOf package.dir) (builtins.attrValues workspace);
+    in
+    map (nixpkgsAttr ps) (lib.unique (builtins.filter (name: !(lib.hasPrefix "dialtone-" name)) names));
 
   devTools = ps: with ps; [
     build
@@ -154,13 +112,5 @@ in
   # packages themselves are used from the work tree (PYTHONPATH, see devshell.nix).
   devPython = python.withPackages (ps: thirdParty ps ++ devTools ps);
 
-  sourceDirs = [
-    "libs/crypto/src"
-    "libs/wire/src"
-    "libs/keystore/src"
-    "libs/ptt/src"
-    "services/server/src"
-    "clients/tui/src"
-    "clients/voiced/src"
-  ];
+  sourceDirs = map (package: "${package.dir}/src") (builtins.attrValues workspace);
 }
