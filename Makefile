@@ -44,7 +44,9 @@ run: venv
 package:
 	./pants package ::
 
-release: package
+release:
+	rm -rf dist
+	./pants package ::
 	cd dist && find . -maxdepth 1 -type f ! -name SHA256SUMS -printf '%P\n' | sort | xargs sha256sum > SHA256SUMS
 	@cat dist/SHA256SUMS
 
