@@ -1,6 +1,8 @@
 """End to end in real terminals: a real server process, two `dialtone` processes in tmux, each user
 registering through the screens with an invite, then exchanging messages each sees decrypted,
-while the server's database holds none of the text.
+while the server's database holds none of the text. And `make run` (tools/run-local) as a
+newcomer would try it: server on the embedded database, TUI with the invite filled in, and both
+stopped by Ctrl+Q.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from dialtone.server.testing import (
     PostgresCluster,
     StartProcess,
     create_invite,
+    free_port,
 )
 
 WAIT: Final = 60.0
+RUN_LOCAL: Final = Path(__file__).parents[1] / "tools" / "run-local"
 PASSWORD: Final = "correct horse battery"
 PASSPHRASE: Final = "keystore passphrase"
 
@@ -55,7 +59,11 @@ class Terminal:
     def start(self, argv: list[str], env: dict[str, str]) -> None:
         """Run `argv`; when it exits its status stays on screen (``EXITED <n>``)."""
         assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        command = f"TERM=xterm-256color {assignments} {shlex.join(argv)}; echo EXITED $?; sleep 120"
+        # COLUMNS/LINES inherited from the test process would override the pane's real size.
+        command = (
+            f"unset COLUMNS LINES; TERM=xterm-256color {assignments} {shlex.join(argv)}; "
+            "echo EXITED $?; sleep 120"
+        )
         self._tmux("new-session", "-d", "-s", "main", "-x", "120", "-y", "40", command)
 
     def type(self, text: str) -> None:
@@ -152,7 +160,7 @@ async def test_two_dialtone_processes_in_terminals_chat_decrypted(
             "--invite",
             invite,
         ]
-        terminal.start(argv, {"DIALTONE_DATA_DIR": str(tmp_path / name.lower())})
+        terminal.start(argv, {"DIALTONE_KEYSTORE_DIR": str(tmp_path / name.lower())})
         users[name] = terminal
     alice, bob = users["Alice"], users["Bob"]
     await asyncio.gather(sign_up(alice, "Alice"), sign_up(bob, "Bob"))
@@ -177,3 +185,63 @@ async def test_two_dialtone_processes_in_terminals_chat_decrypted(
     dump = pg_cluster.pg_dump(db_name)
     for plaintext in ("real terminal", "decrypted here", "duo"):
         assert plaintext not in dump
+
+
+def _processes_mentioning(fragment: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if fragment in text and "tmux" not in text:
+            found.append(text)
+    return found
+
+
+def _dev_state(dev: Path) -> dict[str, bool]:
+    return {
+        "pgdata": (dev / "server" / "pgdata").is_dir(),
+        "keystores": (dev / "client").is_dir(),
+        "pidfile": (dev / "server.pid").exists(),
+    }
+
+
+async def test_make_run_starts_a_server_opens_the_tui_with_an_invite_and_stops_both(
+    terminals: list[Terminal], tmp_path: Path
+) -> None:
+    dev = tmp_path / "dev"
+    port = free_port()
+    terminal = Terminal(f"dialtone-e2e-{uuid.uuid4().hex[:8]}-make-run")
+    terminals.append(terminal)
+    terminal.start(
+        [str(RUN_LOCAL)],
+        {"DIALTONE_DEV_DIR": str(dev), "DIALTONE_PORT": str(port), "DIALTONE_RUN_PAUSE": "0"},
+    )
+    await terminal.shows("Pick a server and your username", f"http://127.0.0.1:{port}")
+    terminal.type("newbie")
+    await terminal.press("Enter")
+    await terminal.shows("An invite from the server's admin creates your account.")
+    invite_line = next(line for line in terminal.screen().splitlines() if "Invite " in line)
+    assert invite_line.split("▊")[1].strip(" ▎")  # filled in by make run
+    for text, key in ((PASSWORD, "Tab"), (PASSWORD, "Tab"), ("Newbie", "Enter")):
+        terminal.type(text)
+        await terminal.press(key)
+    await terminal.shows("Create your keystore")
+    for text, key in ((PASSPHRASE, "Tab"), (PASSPHRASE, "Enter")):
+        terminal.type(text)
+        await terminal.press(key)
+    await terminal.shows("● online", "Newbie (newbie)")
+    terminal.type("/channel create lobby")
+    await terminal.press("Enter")
+    terminal.type("first words")
+    await terminal.press("Enter")
+    await terminal.shows("Newbie  first words")
+    assert "(pending)" not in terminal.screen()
+
+    terminal.keys("C-q")
+    screen = await terminal.shows("EXITED 0")
+    assert "run-local: stopping the server" in screen
+    assert f"Dialtone is running at http://127.0.0.1:{port}" in screen
+    assert _dev_state(dev) == {"pgdata": True, "keystores": True, "pidfile": False}
+    assert _processes_mentioning(str(dev)) == []

@@ -66,8 +66,9 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         "--data-dir",
         metavar="DIR",
         type=Path,
-        default=Path(env["DIALTONE_DATA_DIR"]) if env.get("DIALTONE_DATA_DIR") else None,
-        help="where keystores live [DIALTONE_DATA_DIR, default $XDG_DATA_HOME/dialtone/profiles]",
+        default=Path(env["DIALTONE_KEYSTORE_DIR"]) if env.get("DIALTONE_KEYSTORE_DIR") else None,
+        help="where keystores live [DIALTONE_KEYSTORE_DIR, default "
+        "$XDG_DATA_HOME/dialtone/profiles]",
     )
     parser.add_argument(
         "--notify",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import attrs
+from textual import events
 from textual.app import App
 from textual.binding import Binding, BindingType
 
@@ -28,6 +29,7 @@ from dialtone.client.daemon import (
 from dialtone.client.explain import EXPECTED_ERRORS, explain
 from dialtone.client.messages import CoreEvent, VoiceDaemonExited
 from dialtone.client.notify import Notifier, NotifyMode, make_notifier
+from dialtone.client.quiet_gc import QuietCollector
 from dialtone.client.screens.forms import ConnectScreen, SignIn, SignInMode
 from dialtone.client.screens.help import HelpScreen
 from dialtone.client.screens.main import MainScreen
@@ -78,6 +80,7 @@ class DialtoneApp(App[int]):
         )
         self._early: list[ClientEvent] = []
         self._client_closed = False
+        self.quiet_gc = QuietCollector()
 
     def on_mount(self) -> None:
         """Apply the theme and show the connect screen."""
@@ -169,6 +172,8 @@ class DialtoneApp(App[int]):
         for event in early:
             main.post_message(CoreEvent(event))
         self.main = main
+        self.quiet_gc.start()
+        self.set_interval(1.0, self.quiet_gc.tick)
         if self.options.voice_auto or self.options.voice_ipc_path is not None:
             self.run_worker(self._start_voice(core), group="voice", exit_on_error=False)
 
@@ -258,6 +263,17 @@ class DialtoneApp(App[int]):
             await daemon.stop()
         await self.notifier.close()
 
+    async def on_event(self, event: events.Event) -> None:
+        """Note user input (full garbage collections wait for a pause in it), then handle it.
+
+        Args:
+            event: The event.
+        """
+        if isinstance(event, events.Key | events.MouseEvent):
+            self.quiet_gc.saw_input()
+        await super().on_event(event)
+
     async def on_unmount(self) -> None:
         """However the app stops, nothing it started outlives it."""
+        self.quiet_gc.stop()
         await self.close_client()

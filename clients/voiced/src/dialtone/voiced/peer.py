@@ -16,14 +16,15 @@ import asyncio
 import contextlib
 import enum
 import logging
-import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 import attrs
+import av
 import numpy as np
 from aiortc import (
     RTCConfiguration,
+    RTCIceCandidate,
     RTCIceServer,
     RTCPeerConnection,
     RTCRtpSender,
@@ -202,7 +203,7 @@ def _prefer_opus(pc: RTCPeerConnection) -> None:
             transceiver.setCodecPreferences(opus)
 
 
-def to_mono_frames(frame: Any) -> list[Frame]:
+def to_mono_frames(frame: av.AudioFrame) -> list[Frame]:
     """Turn one decoded ``av.AudioFrame`` (s16, mono or stereo) into 20 ms mono frames.
 
     Args:
@@ -211,11 +212,10 @@ def to_mono_frames(frame: Any) -> list[Frame]:
     Returns:
         One frame per 20 ms (the last padded with silence).
     """
-    samples = frame.to_ndarray()
+    samples: np.ndarray = frame.to_ndarray()
     channels = len(frame.layout.channels)
     flat = samples.reshape(-1)
-    mono = flat[::channels] if channels > 1 else flat
-    mono = mono.astype(np.int16, copy=False)
+    mono: Frame = (flat[::channels] if channels > 1 else flat).astype(np.int16, copy=False)
     if mono.size == FRAME_SAMPLES:
         return [mono.copy()]
     frames = []
@@ -265,7 +265,7 @@ class PeerLink:
         self.answered = role is PeerRole.ANSWERER
         """Offerer: whether the answer was applied. Answerer: always True."""
         self.frames_received = 0
-        self.created_at = time.monotonic()
+        """Decoded 20 ms frames received."""
         self._pc = RTCPeerConnection(configuration=ice.configuration())
         self._pc.on("connectionstatechange", self._on_connection_state)
         self._pc.on("track", self._on_track)
@@ -328,7 +328,14 @@ class PeerLink:
             ) from None
         parsed.sdpMid = sdp_mid
         parsed.sdpMLineIndex = sdp_mline_index
-        self._enqueue(lambda: self._pc.addIceCandidate(parsed))
+        self._enqueue(lambda: self._add_candidate(parsed))
+
+    async def _add_candidate(self, candidate: RTCIceCandidate) -> None:
+        try:
+            await self._pc.addIceCandidate(candidate)
+        except Exception as exc:
+            # One candidate aiortc cannot use (an unknown m-line...) is no reason to drop a call.
+            log.info("peer %s: candidate ignored: %s", self.remote.device_id, exc)
 
     def _enqueue(self, operation: Callable[[], Awaitable[None]]) -> None:
         if not self._closed:
@@ -446,6 +453,8 @@ class PeerLink:
                 frame = await track.recv()
             except MediaStreamError:
                 return
+            if not isinstance(frame, av.AudioFrame):
+                continue
             for mono in to_mono_frames(frame):
                 self.frames_received += 1
                 self._events.audio(self, mono)

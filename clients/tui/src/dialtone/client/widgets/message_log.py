@@ -219,6 +219,7 @@ class MessageLog(ScrollView, can_focus=True):
         self.mention_names: tuple[str, ...] = ()
         self.name_of: Callable[[str], str] | None = None
         self._lines: list[Strip] = []
+        self._starts: dict[int, int] = {}
         # id(entry) -> (entry, version, width, day_break, strips); holding the entry keeps its id
         # from being reused by another entry while cached.
         self._cache: dict[int, tuple[Entry, int, int, bool, list[Strip]]] = {}
@@ -226,6 +227,7 @@ class MessageLog(ScrollView, can_focus=True):
         self._last_day: date | None = None
         self._loading_older = False
         self._reported_seq: int | None = None
+        self._base_style: Style | None = None
 
     # --- what to show ----------------------------------------------------------------------------
 
@@ -253,8 +255,11 @@ class MessageLog(ScrollView, can_focus=True):
         at_bottom = self._at_bottom()
         if kind is ChangeKind.APPENDED and self._width:
             for entry in change.entries:
+                self._starts[id(entry)] = len(self._lines)
                 self._lines.extend(self._render_entry(entry))
             self._set_virtual_size()
+        elif kind is ChangeKind.UPDATED and self._update_in_place(change.entries):
+            pass
         elif kind is ChangeKind.PREPENDED:
             before = len(self._lines)
             self._rebuild()
@@ -315,25 +320,63 @@ class MessageLog(ScrollView, can_focus=True):
         self._cache[id(entry)] = (entry, entry.version, self._width, day_break, strips)
         return strips
 
+    def _update_in_place(self, entries: Sequence[Entry]) -> bool:
+        # An ack or a late decryption usually keeps an entry's height: swap its lines instead of
+        # rebuilding the whole channel (thousands of entries) for one of them.
+        for entry in entries:
+            start = self._starts.get(id(entry))
+            cached = self._cache.get(id(entry))
+            if start is None or cached is None or cached[0] is not entry or not self._width:
+                return False
+            old, day_break = cached[4], cached[3]
+            new = render_entry(
+                entry,
+                self.app.console,
+                self._width,
+                tz=self.tz,
+                day_break=day_break,
+                mention_names=self.mention_names,
+                name_of=self.name_of,
+            )
+            self._cache[id(entry)] = (entry, entry.version, self._width, day_break, new)
+            shown = self._lines[start : start + len(old)]
+            if len(new) != len(old) or any(a is not b for a, b in zip(shown, old, strict=True)):
+                return False
+            self._lines[start : start + len(old)] = new
+        return True
+
     def _rebuild(self) -> None:
         self._width = self._content_width()
         self._last_day = None
         lines: list[Strip] = []
+        starts: dict[int, int] = {}
         timeline = self.timeline
         if timeline is not None and self._width:
             live = set()
             for entry in timeline:
                 live.add(id(entry))
+                starts[id(entry)] = len(lines)
                 lines.extend(self._render_entry(entry))
             if len(self._cache) > len(live) + 256:
                 # Entries of other channels or forgotten ones: drop their rendering.
                 self._cache = {k: v for k, v in self._cache.items() if k in live}
         self._lines = lines
+        self._starts = starts
         self._set_virtual_size()
         self.refresh()
 
     def _set_virtual_size(self) -> None:
-        self.virtual_size = Size(self._width, len(self._lines))
+        size = Size(self._width, len(self._lines))
+        if size == self.virtual_size:
+            return
+        # Without a layout pass: only this widget's lines changed, and a layout of the whole
+        # screen for every message arriving would cost more than a frame's budget. The scrollbar
+        # always has its column (overflow-y: scroll), so only its proportions change.
+        self.set_reactive(MessageLog.virtual_size, size)
+        bar = self.vertical_scrollbar
+        bar.window_virtual_size = size.height
+        bar.window_size = self.scrollable_content_region.height
+        bar.refresh()
 
     def render_line(self, y: int) -> Strip:
         """One line of the view (Textual's line API).
@@ -346,9 +389,13 @@ class MessageLog(ScrollView, can_focus=True):
         """
         index = round(self.scroll_y) + y
         width = self.size.width
+        style = self._base_style
+        if style is None:
+            # Looked up once per style change, not per line: it walks the widget's ancestors.
+            style = self._base_style = self.rich_style
         if 0 <= index < len(self._lines):
-            return self._lines[index].crop_extend(0, width, self.rich_style)
-        return Strip.blank(width, self.rich_style)
+            return self._lines[index].crop_extend(0, width, style)
+        return Strip.blank(width, style)
 
     def on_resize(self, _event: events.Resize) -> None:
         """Re-wrap every entry at the new width (kept at the bottom if it was there)."""
@@ -361,6 +408,7 @@ class MessageLog(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         """Styles changed (theme): render again."""
         super().notify_style_update()
+        self._base_style = None
         self._cache.clear()
         if self.is_mounted:
             self._rebuild()

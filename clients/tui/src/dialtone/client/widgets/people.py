@@ -115,7 +115,7 @@ class PeoplePanel(Widget):
         """
         if state != self.state:
             self.state = state
-            self.refresh(layout=True)
+            self.refresh()
 
     def render(self) -> Text:
         """The panel."""

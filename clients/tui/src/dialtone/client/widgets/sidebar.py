@@ -67,7 +67,11 @@ class ChannelList(Widget):
         self.current = current
         self.mentioned = mentioned
         visible = (
-            tuple((c.channel_id, c.title, c.unread, c.has_key) for c in self.channels),
+            # The open channel shows no count: its unread number changing redraws nothing.
+            tuple(
+                (c.channel_id, c.title, c.unread if c.channel_id != current else 0, c.has_key)
+                for c in self.channels
+            ),
             current,
             mentioned,
         )

@@ -204,13 +204,28 @@ class Connection:
             seq: Its per-channel sequence number.
             frame: The encoded `channel.message.new` event.
         """
+        # The innermost loop of every fan-out: `_advance` and `_write` inlined.
         if self.close_code is not None:
             return
         if self._held is not None:
             self._hold(channel_id, seq, frame)
             return
-        if self._advance(channel_id, seq):
-            self._write(frame)
+        delivered = self._delivered
+        last = delivered.get(channel_id)
+        if last is not None and seq != last + 1:
+            self._advance(channel_id, seq)  # a repeat (skipped) or a hole (closes)
+            return
+        delivered[channel_id] = seq
+        if not self._queue:
+            pending = self._pending
+            if pending:
+                pending.append(frame)
+                return
+            if self._transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT:
+                pending.append(frame)
+                self._batcher.mark(self)
+                return
+        self._enqueue(frame)
 
     def note_own_message(self, channel_id: ChannelId, seq: int) -> None:
         """Record that this connection sent message `seq` (it got an ack instead of the event).
