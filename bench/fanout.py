@@ -29,6 +29,7 @@ import asyncio
 import base64
 import contextlib
 import gc
+import itertools
 import json
 import math
 import os
@@ -527,19 +528,29 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run one configuration and return the result line's fields."""
     raise_fd_limit(args.members * 2 + 1024)
     postgres = Postgres(extra=args.pg)
-    server = Server(postgres.url, profile=args.profile)
+    servers: list[Server] = []
     try:
-        await server.wait_ready()
+        # Replicas share the database; members are spread over them (senders too), so with
+        # two replicas most deliveries cross from one to the other through LISTEN/NOTIFY.
+        for index in range(args.replicas):
+            servers.append(Server(postgres.url, profile=args.profile if index == 0 else None))
+        await asyncio.gather(*(server.wait_ready() for server in servers))
+        server = servers[0]
         async with aiohttp.ClientSession() as session:
             api = ApiClient(session, server.base_url)
             users = await register_many(api, args.members)
             channel_id = await channel_with(api, users)
         latencies: array[float] = array("d")
-        clients = await connect_all(
-            server.port,
-            [u.token for u in users],
-            lambda token: RawClient(token, latencies, "127.0.0.1"),
-        )
+        per_replica = [
+            await connect_all(
+                replica.port,
+                [u.token for u in users[index :: len(servers)]],
+                lambda token: RawClient(token, latencies, "127.0.0.1"),
+            )
+            for index, replica in enumerate(servers)
+        ]
+        # Interleaved, so that the senders (the first S) are spread over the replicas.
+        clients = [c for group in itertools.zip_longest(*per_replica) for c in group if c]
         senders = clients[: args.senders]
         # Warm up (first-use costs: statement caches, JIT-free paths) and let presence settle.
         await send_load(senders, channel_id, max(10.0, args.senders), 1.0, args.bytes)
@@ -551,7 +562,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         del latencies[:]
         for client in clients:
             client.gaps = 0
-        cpu_before = server.cpu_seconds()
+        cpu_before = sum(s.cpu_seconds() for s in servers)
         pg_before = postgres.cpu_seconds()
         client_before = _own_cpu()
         machine_before = cpu_times()
@@ -565,7 +576,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(0.05)
         elapsed = time.monotonic() - started
         received = sum(c.received - before[c] for c in clients)
-        cpu = server.cpu_seconds() - cpu_before
+        cpu = sum(s.cpu_seconds() for s in servers) - cpu_before
         pg_cpu = postgres.cpu_seconds() - pg_before
         client_cpu = _own_cpu() - client_before
         machine_after = cpu_times()
@@ -586,7 +597,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "lat_p99_ms": round(percentile(ordered, 0.99), 2),
             "lat_max_ms": round(ordered[-1], 2) if ordered else 0.0,
             "server_cpu_s": round(cpu, 2),
-            "server_peak_rss_mb": round(server.peak_rss_mb(), 1),
+            "server_peak_rss_mb": round(max(s.peak_rss_mb() for s in servers), 1),
         }
         # Senders skip their own messages (acked instead), so only pure listeners are checked.
         gaps = sum(c.gaps for c in clients[args.senders :])
@@ -595,7 +606,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             f"acks={sum(c.acks for c in senders)} load={os.getloadavg()[0]:.1f} "
             f"idle={share(machine_before, machine_after, 3):.0f}% "
             f"steal={share(machine_before, machine_after, 7):.0f}% "
-            f"elapsed_s={elapsed:.2f}",
+            f"replicas={len(servers)} elapsed_s={elapsed:.2f}",
             file=sys.stderr,
         )
         for client in clients:
@@ -603,7 +614,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 client.transport.close()
         return result
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
         postgres.stop()
 
 
@@ -647,7 +659,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", "-D", type=float, default=10.0, help="seconds of sending (D)")
     parser.add_argument("--bytes", "-B", type=int, default=200, help="sealed body size (B)")
     parser.add_argument("--drain", type=float, default=15.0, help="seconds to wait for stragglers")
-    parser.add_argument("--profile", help="write a cProfile of the server to this file")
+    parser.add_argument(
+        "--replicas", type=int, default=1, help="server processes on the one database"
+    )
+    parser.add_argument("--profile", help="write a cProfile of the (first) server to this file")
     parser.add_argument(
         "--pg",
         action="append",

@@ -7,11 +7,14 @@ process sending to that channel at a steady rate. While his messages pour in, Al
 the composer at 10 keys per second and sends a line every 40 characters. It measures:
 
 - ``frames``: every screen refresh of the main screen (layout, compositing, and turning the
-  update into the terminal's byte sequence, which a headless app would skip), in ms: median,
-  p95, p99, max, and how many exceeded 50 ms;
+  update into the terminal's byte sequence, which a headless app would skip), in ms of wall time:
+  median, p95, p99, max, how many exceeded 50 ms; and the CPU time of the UI thread per frame
+  (p99, max), which tells the TUI's own work from waiting for a core on a busy machine;
 - ``keys``: for each key typed, the time from the key event to the end of the first frame showing
   it (median, p95, max);
-- ``loop_stall``: the longest the event loop went without running (a 5 ms ticker);
+- ``loop_stall``: the longest the event loop went without running (a 5 ms ticker), and the CPU
+  this process used meanwhile;
+- ``gc``: garbage collections while measuring and their longest pause per generation;
 - ``received``: how many of Bob's messages Alice's view showed, and at what rate.
 
 Prints one JSON line per measure and a summary; stops by itself (about 40 s, loopback only).
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import platform
@@ -94,6 +98,7 @@ class Probe:
     def __init__(self) -> None:
         self.recording = False
         self.frames: list[float] = []
+        self.frames_cpu: list[float] = []
         self.pending_keys: list[tuple[float, int]] = []
         self.key_latency: list[float] = []
         self.composer_length = 0
@@ -105,13 +110,14 @@ class TimedMainScreen(MainScreen):
     probe: Probe
 
     def _on_timer_update(self) -> None:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         super()._on_timer_update()
-        end = time.perf_counter()
+        end, cpu = time.perf_counter(), time.thread_time() - start_cpu
         probe = self.probe
         if not probe.recording:
             return
         probe.frames.append((end - start) * 1000)
+        probe.frames_cpu.append(cpu * 1000)
         length = len(self.composer.text)
         still = []
         for posted, wanted in probe.pending_keys:
@@ -207,18 +213,40 @@ async def type_keys(app: DialtoneApp, probe: Probe, seconds: float) -> int:
 
 
 class StallMeter:
-    """The longest time the event loop was blocked, seen by a 5 ms ticker."""
+    """The longest time the event loop was blocked, seen by a 5 ms ticker, and how much CPU this
+    process used meanwhile: a long stall with little CPU is the machine giving the core to other
+    work, not the TUI being busy."""
 
     def __init__(self) -> None:
         self.worst = 0.0
-        self.task: asyncio.Task[None] | None = None
+        self.worst_cpu = 0.0
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            start = loop.time()
+            start, cpu = loop.time(), time.process_time()
             await asyncio.sleep(0.005)
-            self.worst = max(self.worst, loop.time() - start - 0.005)
+            stall = loop.time() - start - 0.005
+            if stall > self.worst:
+                self.worst, self.worst_cpu = stall, time.process_time() - cpu
+
+
+class GcMeter:
+    """The longest garbage collection pause per generation while recording."""
+
+    def __init__(self) -> None:
+        self.worst: dict[int, float] = {}
+        self.count: dict[int, int] = {}
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+            return
+        generation = info["generation"]
+        pause = (time.perf_counter() - self._start) * 1000
+        self.worst[generation] = max(self.worst.get(generation, 0.0), pause)
+        self.count[generation] = self.count.get(generation, 0) + 1
 
 
 async def bench(url: str, admin_token: str, work: Path, rate: float, seconds: float) -> bool:
@@ -283,6 +311,8 @@ async def bench(url: str, admin_token: str, work: Path, rate: float, seconds: fl
         before = sum(1 for e in timeline if isinstance(e.item, DecryptedMessage))
         meter = StallMeter()
         meter_task = asyncio.get_running_loop().create_task(meter.run())
+        collections = GcMeter()
+        gc.callbacks.append(collections)
         probe.recording = True
         sender.stdin.write(b"go\n")
         await sender.stdin.drain()
@@ -290,6 +320,7 @@ async def bench(url: str, admin_token: str, work: Path, rate: float, seconds: fl
         typed = await type_keys(app, probe, seconds)
         await asyncio.sleep(1.0)
         probe.recording = False
+        gc.callbacks.remove(collections)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         meter_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -305,7 +336,14 @@ async def bench(url: str, admin_token: str, work: Path, rate: float, seconds: fl
             - before
         )
     sent = json.loads(report)
-    return summarize(probe, sent, received, typed, wall, cpu, meter.worst, rate)
+    emit(
+        {
+            "measure": "gc",
+            "collections": {str(g): n for g, n in sorted(collections.count.items())},
+            "max_pause_ms": {str(g): round(p, 2) for g, p in sorted(collections.worst.items())},
+        }
+    )
+    return summarize(probe, sent, received, typed, wall, cpu, meter, rate)
 
 
 def summarize(
@@ -315,7 +353,7 @@ def summarize(
     typed: int,
     wall: float,
     cpu: float,
-    stall: float,
+    stall: StallMeter,
     rate: float,
 ) -> bool:
     frames = probe.frames
@@ -329,6 +367,8 @@ def summarize(
             "p99_ms": round(percentile(frames, 0.99), 2),
             "max_ms": round(max(frames), 2),
             "over_50_ms": over,
+            "cpu_p99_ms": round(percentile(probe.frames_cpu, 0.99), 2),
+            "cpu_max_ms": round(max(probe.frames_cpu), 2),
         }
     )
     keys = probe.key_latency
@@ -342,7 +382,14 @@ def summarize(
             "max_ms": round(max(keys), 2),
         }
     )
-    emit({"measure": "loop_stall", "max_ms": round(stall * 1000, 2)})
+    emit(
+        {
+            "measure": "loop_stall",
+            "max_ms": round(stall.worst * 1000, 2),
+            "cpu_used_during_it_ms": round(stall.worst_cpu * 1000, 2),
+            "load_average": round(os.getloadavg()[0], 2),
+        }
+    )
     emit(
         {
             "measure": "received",

@@ -516,3 +516,17 @@ async def test_voice_without_a_daemon_is_shown_not_fatal(world: World, tui: TuiF
     async with tui("alice", voice_auto=True, voiced_command=crashing) as alice:
         await alice.login("alice")
         await alice.shows("exited with status 4: no audio device")
+
+
+async def test_voice_auto_starts_the_real_daemon_and_shows_it(
+    world: World, tui: TuiFactory
+) -> None:
+    voiced = f"{sys.executable} -m dialtone.voiced"
+    async with tui("alice", voice_auto=True, voiced_command=voiced) as alice:
+        await alice.register("alice", await world.invite(), "Alice")
+        await alice.shows("daemon: ready", within=40)
+        await alice.command("/channel create talk")
+        await alice.command("/voice join")
+        await alice.shows("joining the voice room of #talk")
+        await asyncio.sleep(5)
+        print(alice.text())

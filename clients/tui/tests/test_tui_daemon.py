@@ -50,6 +50,8 @@ def test_the_flags_become_the_daemons_command_line(tmp_path: Path) -> None:
     ]
     plain = DaemonSettings(socket_path=tmp_path / "v.sock")
     assert plain.command() == ["dialtone-voiced", "--ipc", str(tmp_path / "v.sock")]
+    hotkey = DaemonSettings(socket_path=tmp_path / "v.sock", ptt_backend="hotkey")
+    assert hotkey.command()[-2:] == ["--ptt-backend", "hotkey"]
 
 
 def test_a_started_daemons_socket_is_private_to_this_client() -> None:

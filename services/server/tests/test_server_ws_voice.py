@@ -155,3 +155,26 @@ async def test_disconnecting_leaves_the_room(api: ApiClient, server: RunningServ
     assert left.participant.device_id == bob.device.device_id
     await a.send(offer(channel.channel_id, bob))
     assert (await a.next(ws.ErrorEvent)).code == ErrorCode.FORBIDDEN
+
+
+async def test_a_reconnected_device_keeps_its_seat_when_the_old_socket_closes(
+    api: ApiClient, server: RunningServer
+) -> None:
+    """Joining again from a new connection of the same device moves the seat to it: the old
+    connection closing afterwards does not take the device out of the room."""
+    alice, bob = await users(api, server, 2)
+    channel = await create_channel(api, alice)
+    await add_member(api, channel, alice, bob)
+    observer = await WsClient.connect(api, alice)
+    old = await WsClient.connect(api, bob)
+    await old.send(ws.VoiceJoin(channel_id=channel.channel_id))
+    await old.next(ws.VoiceRoster)
+    new = await WsClient.connect(api, bob)
+    await new.send(ws.VoiceJoin(channel_id=channel.channel_id))
+    roster = await new.next(ws.VoiceRoster)
+    assert [p.device_id for p in roster.participants] == [bob.device.device_id]
+    await old.close()
+    assert await observer.quiet(ws.VoicePresence, change=ws.VoiceChange.LEFT, within=0.5)
+    await observer.send(ws.VoiceJoin(channel_id=channel.channel_id))
+    roster = await observer.next(ws.VoiceRoster)
+    assert {p.user_id for p in roster.participants} == {alice.user_id, bob.user_id}

@@ -81,7 +81,9 @@ class DaemonSettings:
         if self.log_path is not None:
             argv += ["--log", str(self.log_path)]
         if self.ptt_key is not None:
-            argv += ["--ptt", self.ptt_key, "--ptt-backend", self.ptt_backend]
+            argv += ["--ptt", self.ptt_key]
+        if self.ptt_backend != "auto":
+            argv += ["--ptt-backend", self.ptt_backend]
         if self.vad:
             argv.append("--vad")
         if self.meter:

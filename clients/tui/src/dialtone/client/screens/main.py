@@ -160,8 +160,8 @@ class MainScreen(Screen[None]):
         self.connection_detail = ""
         self.voice = VoicePanelState()
         self.voice_channel: str | None = None
-        self.voice_roster: tuple[VoiceMemberView, ...] = ()
-        self.voice_peers: dict[str, VoiceMemberView] = {}
+        self.voice_rosters: dict[str, tuple[VoiceMemberView, ...]] = {}
+        self.voice_peers: dict[str, dict[str, VoiceMemberView]] = {}
         self._read_mark_due: dict[str, float] = {}
 
     # --- layout ----------------------------------------------------------------------------------
@@ -278,8 +278,10 @@ class MainScreen(Screen[None]):
     def _refresh_people(self) -> None:
         members = self.members.get(self.current, ()) if self.current else ()
         roster = []
-        for member in self.voice_roster:
-            peer = self.voice_peers.get(member.device_id)
+        room = self.voice_channel or ""
+        peers = self.voice_peers.get(room, {})
+        for member in self.voice_rosters.get(room, ()):
+            peer = peers.get(member.device_id)
             if peer is not None:
                 member = attrs.evolve(member, state=peer.state, speaking=peer.speaking)
             roster.append(member)
@@ -648,8 +650,6 @@ class MainScreen(Screen[None]):
     async def _voice_leave(self, _command: cmd.VoiceLeave) -> None:
         await self.core.voice_leave()
         self.voice_channel = None
-        self.voice_roster = ()
-        self.voice_peers.clear()
         self._refresh_header()
         self._refresh_people()
         self.say("left the voice room")
@@ -855,9 +855,6 @@ class MainScreen(Screen[None]):
 
     def _ev_voice_state(self, event: VoiceState) -> None:
         self.voice_channel = event.channel_id
-        if event.channel_id is None:
-            self.voice_roster = ()
-            self.voice_peers.clear()
         self.voice = attrs.evolve(
             self.voice, connected=event.connected, muted=event.muted, deafened=event.deafened
         )
@@ -865,14 +862,13 @@ class MainScreen(Screen[None]):
         self._refresh_people()
 
     def _ev_voice_roster(self, event: VoiceRoster) -> None:
-        if event.channel_id == self.voice_channel:
-            self.voice_roster = event.members
-            self._refresh_people()
+        # Kept for every room: the roster may arrive before our own join completes.
+        self.voice_rosters[event.channel_id] = event.members
+        self._refresh_people()
 
     def _ev_voice_members(self, event: VoiceMembers) -> None:
-        if event.channel_id == self.voice_channel:
-            self.voice_peers = {m.device_id: m for m in event.members}
-            self._refresh_people()
+        self.voice_peers[event.channel_id] = {m.device_id: m for m in event.members}
+        self._refresh_people()
 
     def _ev_speaking(self, event: Speaking) -> None:
         key = (event.user_id, event.device_id)

@@ -4,10 +4,11 @@
 `services.events.EventPublisher` and `PresenceSource`), and `/v1/ws` sessions hand it their
 connections and client events.
 
-Everything that must reach clients on every replica goes through PostgreSQL LISTEN/NOTIFY, and each
-replica, this one included, acts on it when the notification comes back. One path for local and
-remote delivery keeps the replicas consistent: they all see membership changes, message commits
-and voice changes in the same order.
+Messages, channel and user events reach clients through PostgreSQL LISTEN/NOTIFY, and every
+replica, this one included, acts on them when the notification comes back: one path for local and
+remote delivery, so every replica sees commits and membership changes in the same order. Presence
+and voice-room changes are applied here at once (the joining device needs its roster now) and
+announced to the other replicas, which keep a copy per replica.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from dialtone.server.realtime.stream import MessageStream
 from dialtone.server.realtime.voice import SeatChange, VoiceBook
 from dialtone.server.services.ratelimit import RateLimiter
 from dialtone.server.storage import Storage
+from dialtone.server.storage.errors import NotMemberError
 from dialtone.server.storage.notify import (
     Appended,
     AppendOutcome,
@@ -45,7 +47,7 @@ from dialtone.server.storage.records import MessageRecord, NewMessage
 from dialtone.wire import limits, ws
 from dialtone.wire.codec import Codec
 from dialtone.wire.common import ErrorCode, Ping, PresenceStatus, VoiceParticipant
-from dialtone.wire.fields import ChannelId, DeviceId
+from dialtone.wire.fields import ChannelId
 from dialtone.wire.http import ChannelMessage
 
 log = logging.getLogger(__name__)
@@ -368,9 +370,14 @@ class Realtime:
         if event.channel_id not in conn.channels:
             self.reply_error(conn, ErrorCode.FORBIDDEN, "not a member of this channel")
             return
-        marker = await self.storage.messages.set_read_marker(
-            conn.user_id, event.channel_id, event.seq, now=self.clock.now()
-        )
+        try:
+            marker = await self.storage.messages.set_read_marker(
+                conn.user_id, event.channel_id, event.seq, now=self.clock.now()
+            )
+        except NotMemberError:
+            # Removed a moment ago: the removal event is on its way to this connection.
+            self.reply_error(conn, ErrorCode.FORBIDDEN, "not a member of this channel")
+            return
         notice = ws.ReadMarker(channel_id=event.channel_id, seq=marker.seq)
         await self._signal(
             Kind.USER_EVENT, u=[conn.user_id], e=self.codec.encode_ws(notice), x=conn.device_id
@@ -416,6 +423,11 @@ class Realtime:
             joined_at=self.clock.now(),
         )
         changes = self.voice.join(room, participant, self.replica_id)
+        # The seat now belongs to this connection: an older connection of the same device
+        # (a reconnect overlapping the old socket's end) must not take it away when it closes.
+        for other in self.hub.connections_of(conn.user_id):
+            if other.device_id == conn.device_id:
+                other.voice_room = None
         conn.voice_room = room
         self._apply_voice_locally(changes)
         roster = ws.VoiceRoster(channel_id=room, participants=tuple(self.voice.roster(room)))
@@ -763,4 +775,4 @@ def channel_message(record: MessageRecord) -> ChannelMessage:
     )
 
 
-__all__ = ["DeviceId", "Realtime", "channel_message"]
+__all__ = ["Realtime", "channel_message"]
