@@ -34,7 +34,7 @@ from dialtone.client.core.events import (
 from dialtone.client.screens.forms import ConnectScreen, KeystoreScreen
 from dialtone.client.screens.main import MainScreen
 from dialtone.client.screens.verify import VerifyScreen
-from dialtone.client.testing import screen_text, wait_until
+from dialtone.client.testing import screen_text, wait_until, wheel
 from dialtone.keystore import ScryptParams
 from dialtone.server.testing import ApiClient, RunningServer, StartServer, create_invite, free_port
 
@@ -420,7 +420,7 @@ async def test_a_mention_in_another_channel_rings_and_marks_it(
         assert "@2" not in alice.text()
 
 
-async def test_scrolling_up_loads_older_pages_until_the_first_message(
+async def test_the_mouse_wheel_loads_older_pages_until_the_first_message(
     world: World, tui: TuiFactory
 ) -> None:
     bob = await world.peer("bob", "Bob")
@@ -438,11 +438,10 @@ async def test_scrolling_up_loads_older_pages_until_the_first_message(
         await alice.shows("Bob  old message 120")
         timeline = alice.main.timelines[view.channel_id]
         assert timeline.oldest_seq == 71
-        for _ in range(80):
+        for _ in range(200):
             if "Bob  old message 1 " in alice.text():
                 break
-            await alice.pilot.press("pageup")
-            await alice.pilot.pause(0.05)
+            await wheel(alice.pilot, alice.main.log_view, notches=3)
         await alice.shows("Bob  old message 1 ")
         assert [e.seq for e in timeline if e.seq is not None] == list(range(1, 121))
         assert not timeline.has_more

@@ -56,7 +56,7 @@ from dialtone.client.screens import main as main_module
 from dialtone.client.screens.help import HelpScreen
 from dialtone.client.screens.main import MainScreen
 from dialtone.client.screens.verify import VerifyScreen
-from dialtone.client.testing import assert_snapshot, screen_text, wait_until
+from dialtone.client.testing import assert_snapshot, screen_text, wait_until, wheel
 from dialtone.client.widgets.composer import Composer
 from dialtone.client.widgets.sidebar import ChannelList
 
@@ -147,6 +147,10 @@ class Rig:
 
     def text(self) -> str:
         return screen_text(self.app)
+
+    def top(self) -> object:
+        """The screen on top (typed loosely: it changes as keys are pressed)."""
+        return self.app.screen
 
     async def type(self, text: str) -> None:
         await self.pilot.press(*text)
@@ -294,10 +298,10 @@ async def test_f1_or_ctrl_slash_opens_the_help_overlay_and_escape_closes_it(
     rig: Rig, key: str
 ) -> None:
     await rig.pilot.press(key)
-    assert isinstance(rig.app.screen, HelpScreen)
+    assert isinstance(rig.top(), HelpScreen)
     await rig.shows("Ctrl+Up / Ctrl+Down", "/join <channel>")
     await rig.pilot.press("escape")
-    assert rig.app.screen is rig.screen
+    assert rig.top() is rig.screen
 
 
 async def test_an_unknown_command_or_bad_argument_gets_a_clear_inline_message(rig: Rig) -> None:
@@ -453,6 +457,10 @@ async def test_page_up_scrolls_back_and_new_messages_do_not_pull_the_view_down(r
     assert log.scroll_y == scrolled
     await rig.pilot.press("pagedown", "pagedown", "pagedown")
     await rig.shows("Bob  newest")
+    await wheel(rig.pilot, log, notches=4)
+    assert log.scroll_y < log.max_scroll_y
+    await wheel(rig.pilot, log, up=False, notches=40)
+    assert log.scroll_y == log.max_scroll_y
 
 
 async def test_quit_command_closes_the_app(rig: Rig) -> None:

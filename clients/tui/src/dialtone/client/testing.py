@@ -5,6 +5,7 @@
   ``DIALTONE_UPDATE_SNAPSHOTS=1`` to write the files again (the SVG beside it is for people to
   look at, the text is what is compared).
 - `wait_until`: let the app run until a condition holds (the UI is asynchronous).
+- `wheel`: turn the mouse wheel over a widget, the way a terminal reports it.
 """
 
 from __future__ import annotations
@@ -14,17 +15,20 @@ import io
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
+from textual import events
 from textual.app import App
 from textual.pilot import Pilot
+from textual.widget import Widget
 
-__all__ = ["UPDATE_ENV", "assert_snapshot", "screen_svg", "screen_text", "wait_until"]
+__all__ = ["UPDATE_ENV", "assert_snapshot", "screen_svg", "screen_text", "wait_until", "wheel"]
 
 UPDATE_ENV = "DIALTONE_UPDATE_SNAPSHOTS"
 
 
-def _console(app: App[object]) -> Console:
+def _console(app: App[Any]) -> Console:
     width, height = app.size
     return Console(
         width=width,
@@ -38,7 +42,7 @@ def _console(app: App[object]) -> Console:
     )
 
 
-def _render(app: App[object]) -> Console:
+def _render(app: App[Any]) -> Console:
     console = _console(app)
     update = app.screen._compositor.render_update(  # what export_screenshot does
         full=True, screen_stack=app._background_screens, simplify=True
@@ -47,7 +51,7 @@ def _render(app: App[object]) -> Console:
     return console
 
 
-def screen_text(app: App[object]) -> str:
+def screen_text(app: App[Any]) -> str:
     """The characters of the current screen, one line per row, trailing spaces removed.
 
     Args:
@@ -60,7 +64,7 @@ def screen_text(app: App[object]) -> str:
     return "\n".join(line.rstrip() for line in text.splitlines()).rstrip("\n") + "\n"
 
 
-def screen_svg(app: App[object], title: str = "Dialtone") -> str:
+def screen_svg(app: App[Any], title: str = "Dialtone") -> str:
     """The current screen as an SVG image (colours included).
 
     Args:
@@ -73,7 +77,7 @@ def screen_svg(app: App[object], title: str = "Dialtone") -> str:
     return _render(app).export_svg(title=title)
 
 
-def assert_snapshot(app: App[object], folder: Path, name: str) -> None:
+def assert_snapshot(app: App[Any], folder: Path, name: str) -> None:
     """Compare the screen's text with ``folder/name.txt`` (and keep ``name.svg`` beside it).
 
     Args:
@@ -102,7 +106,7 @@ def assert_snapshot(app: App[object], folder: Path, name: str) -> None:
 
 
 async def wait_until(
-    pilot: Pilot[object], condition: Callable[[], bool], *, within: float = 15.0, what: str = ""
+    pilot: Pilot[Any], condition: Callable[[], bool], *, within: float = 15.0, what: str = ""
 ) -> None:
     """Let the app run until `condition()` is true.
 
@@ -124,3 +128,23 @@ async def wait_until(
                 + screen_text(pilot.app)
             )
         await pilot.pause(0.02)
+
+
+async def wheel(pilot: Pilot[Any], widget: Widget, *, up: bool = True, notches: int = 1) -> None:
+    """Turn the mouse wheel over the middle of a widget.
+
+    The events go to the app with screen coordinates, as the terminal driver sends them, so the
+    screen routes them to whatever is under the pointer.
+
+    Args:
+        pilot: The app's pilot.
+        widget: The widget to point at.
+        up: Towards older content (up) or newer (down).
+        notches: How many wheel steps.
+    """
+    region = widget.region
+    x, y = region.x + region.width // 2, region.y + region.height // 2
+    kind = events.MouseScrollUp if up else events.MouseScrollDown
+    for _ in range(notches):
+        pilot.app.post_message(kind(None, x, y, 0, 0, 0, False, False, False, x, y))
+        await pilot.pause()
