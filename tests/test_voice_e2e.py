@@ -227,7 +227,7 @@ class Room:
             debug=True,
             log_path=self.folder / f"{user.name}.log",
             ptt_key="ctrl+space" if push_to_talk else None,
-            ptt_backend="portal",
+            ptt_backend="portal" if push_to_talk else "auto",
             vad=not push_to_talk,
             meter=True,
         )
