@@ -505,6 +505,8 @@ async def test_voice_without_a_daemon_is_shown_not_fatal(world: World, tui: TuiF
         await alice.command("/channel create talk")
         await alice.command("/voice join")
         await alice.shows("/voice join: voice is unavailable: no voice daemon attached")
+        await alice.command("/voice mute")
+        await alice.shows("/voice mute: voice is unavailable: no voice daemon attached")
     missing = str(world.tmp / "no-such-voiced")
     async with tui("alice", voice_auto=True, voiced_command=missing) as alice:
         await alice.login("alice")

@@ -8,6 +8,7 @@ stopped by Ctrl+Q.
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
 import shutil
 import subprocess
@@ -101,10 +102,12 @@ class Terminal:
             await asyncio.sleep(0.2)
 
     def close(self) -> None:
-        """Stop the tmux server and everything in it."""
+        """Stop the tmux server and everything in it, and remove its socket."""
         subprocess.run(
             ["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=30, check=False
         )
+        base = Path(os.environ.get("TMUX_TMPDIR") or "/tmp")
+        (base / f"tmux-{os.getuid()}" / self.socket).unlink(missing_ok=True)
 
 
 @pytest.fixture
@@ -157,8 +160,7 @@ async def test_two_dialtone_processes_in_terminals_chat_decrypted(
             server.base_url,
             "--user",
             name.lower(),
-            "--invite",
-            invite,
+            f"--invite={invite}",  # a token may start with "-"
         ]
         terminal.start(argv, {"DIALTONE_KEYSTORE_DIR": str(tmp_path / name.lower())})
         users[name] = terminal
@@ -199,6 +201,12 @@ def _processes_mentioning(fragment: str) -> list[str]:
     return found
 
 
+def _tail(path: Path, lines: int = 30) -> str:
+    if not path.exists():
+        return "(no log)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
 def _dev_state(dev: Path) -> dict[str, bool]:
     return {
         "pgdata": (dev / "server" / "pgdata").is_dir(),
@@ -218,7 +226,13 @@ async def test_make_run_starts_a_server_opens_the_tui_with_an_invite_and_stops_b
         [str(RUN_LOCAL)],
         {"DIALTONE_DEV_DIR": str(dev), "DIALTONE_PORT": str(port), "DIALTONE_RUN_PAUSE": "0"},
     )
-    await terminal.shows("Pick a server and your username", f"http://127.0.0.1:{port}")
+    try:
+        # The first run creates the embedded database: slow on a busy machine.
+        await terminal.shows(
+            "Pick a server and your username", f"http://127.0.0.1:{port}", within=180
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nserver log:\n{_tail(dev / 'server.log')}") from None
     terminal.type("newbie")
     await terminal.press("Enter")
     await terminal.shows("An invite from the server's admin creates your account.")

@@ -157,6 +157,24 @@ async def test_the_voice_panel_shows_the_room_and_who_is_speaking(
             await wait_until(
                 pilot, lambda: not shows("» Bob"), within=WAIT, what="Bob stops speaking"
             )
+            await pilot.press(*"/voice mute", "enter")
+            await wait_until(
+                pilot,
+                lambda: shows("microphone muted", "voice: #talk (muted)", "connected (muted)"),
+                within=WAIT,
+            )
+            await pilot.press(*"/voice deafen", "enter")
+            await wait_until(
+                pilot, lambda: shows("voice: #talk (muted, deaf)"), within=WAIT, what="deafened"
+            )
+            await pilot.press(*"/voice unmute", "enter")
+            await pilot.press(*"/voice undeafen", "enter")
+            await wait_until(
+                pilot,
+                lambda: shows("microphone on", "sound on") and "(muted" not in screen_text(app),
+                within=WAIT,
+                what="unmuted and undeafened",
+            )
             await pilot.press(*"/voice leave", "enter")
             await wait_until(pilot, lambda: shows("left the voice room"), within=WAIT)
     finally:

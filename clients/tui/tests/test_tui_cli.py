@@ -151,3 +151,8 @@ def test_an_unknown_ptt_backend_is_refused_by_the_parser(
         main(["--voice-ptt-backend", "telepathy"])
     assert exited.value.code == 2
     assert "invalid choice: 'telepathy'" in capsys.readouterr().err
+
+
+def test_an_invite_starting_with_a_dash_is_taken_whole() -> None:
+    args = build_parser({}).parse_args(["--invite=-Zx9_token"])
+    assert options_from_args(args).invite_token == "-Zx9_token"

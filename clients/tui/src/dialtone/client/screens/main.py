@@ -706,6 +706,10 @@ class MainScreen(Screen[None]):
         self._refresh_header()
 
     def _ev_offline(self, event: Offline) -> None:
+        if event.reason != self.connection_detail or self.connection is not ConnectionState.OFFLINE:
+            # In full where it can be read: the header has room for a few words only (a new
+            # device's "waiting for approval, fingerprint ..." is the one to read).
+            self.say(f"offline: {event.reason}", LineLevel.WARNING)
         self.connection = ConnectionState.OFFLINE
         self.connection_detail = event.reason
         self._refresh_header()
