@@ -176,6 +176,32 @@ def test_ed25519_refuses_a_signature_of_the_wrong_length() -> None:
         key.public_key.verify(key.sign(b"data")[:-1], b"data")
 
 
+# Encodings of the identity and of small-order points, and bytes that are no point at all: a
+# signature under such a key can be forged without any secret (for the identity, R = identity with
+# S = 0 "verifies" every message under a lax check).
+SMALL_ORDER_OR_INVALID_ED25519_KEYS = [
+    bytes([1]) + bytes(31),  # the identity
+    bytes(32),  # y = 0: a point of order 4
+    bytes.fromhex("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),  # y = -1
+    bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"),  # order 8
+    b"\xff" * 32,  # non-canonical y
+]
+
+
+@pytest.mark.parametrize("raw", SMALL_ORDER_OR_INVALID_ED25519_KEYS, ids=lambda raw: raw[:4].hex())
+def test_ed25519_refuses_a_small_order_or_invalid_public_key(raw: bytes) -> None:
+    with pytest.raises(ValueError, match="prime order"):
+        VerifyKey(raw)
+
+
+def test_ed25519_identity_key_trick_does_not_verify() -> None:
+    # With A = identity, R = identity and S = 0, a lax verifier accepts any message. The key is
+    # refused when built; the signature itself is refused by a real key too.
+    forged = bytes([1]) + bytes(31) + bytes(32)
+    with pytest.raises(InvalidSignature):
+        SigningKey.generate().public_key.verify(forged, b"any message")
+
+
 # --- AES-256-GCM -------------------------------------------------------------------------------
 
 
