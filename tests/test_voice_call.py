@@ -4,18 +4,19 @@ D-Bus bus with the GlobalShortcuts portal double for A's push-to-talk, and an in
 relay standing in for the TUIs and the server.
 
 A 440 Hz tone played into A's microphone is heard at B's speaker while A holds push-to-talk and
-not after A lets go; speaking events reach both IPC clients; muting wins over the key; a revoked
-shortcut stops transmission; an SDP altered on the way never carries audio; a connection that does
-not come up is retried with a new call.
+not after A lets go; speaking events and counters reach both IPC clients; muting wins over the key
+and a deafened B plays nothing; a revoked shortcut stops transmission; an SDP altered on the way
+never carries audio; a connection that does not come up is retried with a new call; a TURN server
+that cannot be reached is reported at both ends, and the daemons join again once it can.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import re
 import shutil
+import socket
 import sys
 import tempfile
 import uuid
@@ -40,9 +41,12 @@ from dialtone.voiced.testing import (
     tone,
 )
 from dialtone.voiced.testing.relay import Signal
+from dialtone.wire.common import IceServer, Ping, Pong
 from dialtone.wire.ipc import (
     DaemonError,
     DaemonReady,
+    Deafen,
+    IceConfig,
     IpcErrorCode,
     Level,
     Mute,
@@ -50,7 +54,11 @@ from dialtone.wire.ipc import (
     PeerOffer,
     PeerState,
     Speaking,
+    Stats,
+    Undeafen,
     Unmute,
+    VoiceDisconnected,
+    VoiceLeaveCommand,
     VoiceMembers,
 )
 
@@ -84,10 +92,6 @@ def bus() -> Iterator[SessionBus]:
 async def portal(bus: SessionBus) -> AsyncIterator[PortalDouble]:
     async with PortalDouble().running(bus.address) as double:
         yield double
-    # dbus-next leaves futures of failed writes behind (the double's fire-and-forget sends);
-    # collect them now: logged later, from inside some ast.parse, their tracebacks trip a
-    # CPython 3.11 bug ("AST constructor recursion depth mismatch").
-    gc.collect()
 
 
 @pytest.fixture
@@ -136,6 +140,7 @@ def make_call(
         tamper: Callable[[Signal], Signal | None] | None = None,
         extra: tuple[str, ...] = (),
         wait_connected: bool = True,
+        ice_servers: tuple[IceServer, ...] | None = None,
     ) -> AsyncIterator[Call]:
         a_env = {
             **pulse.device_env("mic_a", "spk_a"),
@@ -145,12 +150,12 @@ def make_call(
         with (
             running_daemon(
                 folder / "a.sock",
-                ["--ptt-backend", "portal", "--meter", "--debug", *extra],
+                ["--ptt-backend", "portal", "--meter", "--debug", "--stats-interval", "1", *extra],
                 env=a_env,
             ) as daemon_a,
             running_daemon(
                 folder / "b.sock",
-                ["--vad", "--debug", *extra],
+                ["--vad", "--debug", "--stats-interval", "1", *extra],
                 env=pulse.device_env("mic_b", "spk_b"),
             ) as daemon_b,
         ):
@@ -167,7 +172,8 @@ def make_call(
                 relay = SignalingRelay(str(uuid.uuid4()), tamper=tamper)
                 relay.add(a, a_user, a_device)
                 relay.add(b, b_user, b_device)
-                await relay.join_all((turn.ice_server(a_user),), relay_only=True)
+                servers = ice_servers if ice_servers is not None else (turn.ice_server(a_user),)
+                await relay.join_all(servers, relay_only=True)
                 if wait_connected:
                     await a.wait_for(VoiceMembers, connected(), within=20)
                     await b.wait_for(VoiceMembers, connected(), within=20)
@@ -183,6 +189,11 @@ def make_call(
             finally:
                 await a.close()
                 await b.close()
+                # Stopped off the loop: the portal double runs on it and answers A's
+                # Session.Close while A shuts down.
+                await asyncio.gather(
+                    *(asyncio.to_thread(daemon.stop) for daemon in (daemon_a, daemon_b))
+                )
             for daemon in (daemon_a, daemon_b):
                 assert "Traceback" not in daemon.log(), daemon.log()
 
@@ -225,10 +236,6 @@ async def test_a_tone_is_heard_while_push_to_talk_is_held_and_silence_when_relea
         frequency, level = await talk_into_a(pulse, call)
         assert frequency == pytest.approx(440, abs=5)
         assert level > -20
-        import sys
-
-        print([e for e in call.a.events[mark_a:] if not isinstance(e, Level)], file=sys.stderr)
-        print([e for e in call.b.events[mark_b:] if not isinstance(e, Level)], file=sys.stderr)
         local = await call.a.wait_for(Speaking, after=mark_a)
         assert local == Speaking(user_id=call.a_user, device_id=call.a_device, speaking=True)
         remote = await call.b.wait_for(Speaking, after=mark_b)
@@ -238,6 +245,14 @@ async def test_a_tone_is_heard_while_push_to_talk_is_held_and_silence_when_relea
         )
         assert members.members[0].device_id == call.a_device
         assert call.a.find(Level, lambda e: e.transmitting and e.peak_dbfs > -10, after=mark_a)
+        # The counters reach the TUI: audio in and out, and the connection to A.
+        stats = await call.b.wait_for(
+            Stats, lambda e: any(p.bytes_received > 0 for p in e.peers), after=mark_b
+        )
+        assert stats.frames_captured > 0
+        assert stats.frames_played > 0
+        (peer,) = stats.peers
+        assert (peer.device_id, peer.state) == (call.a_device, PeerState.CONNECTED)
 
         # Speaking follows the voice, not the key: the tone ended, both ends say so.
         quiet = Speaking(user_id=call.a_user, device_id=call.a_device, speaking=False)
@@ -252,7 +267,7 @@ async def test_a_tone_is_heard_while_push_to_talk_is_held_and_silence_when_relea
         assert call.a.find(Speaking, after=mark_a) is None
 
 
-async def test_muting_wins_over_a_held_key(
+async def test_muting_wins_over_a_held_key_and_a_deafened_listener_hears_nothing(
     make_call: Callable[..., contextlib.AbstractAsyncContextManager[Call]],
     pulse: PulseAudio,
     portal: PortalDouble,
@@ -263,6 +278,16 @@ async def test_muting_wins_over_a_held_key(
         _, level = await talk_into_a(pulse, call, 1.0)
         assert level < -60
         await call.a.send(Unmute())
+        frequency, level = await talk_into_a(pulse, call, 1.0)
+        assert frequency == pytest.approx(440, abs=5)
+        assert level > -20
+        # A still sends; B, deafened, plays nothing, and plays again once undeafened.
+        await call.b.send(Deafen())
+        mark = call.a.mark()
+        _, level = await talk_into_a(pulse, call, 1.0)
+        assert level < -60
+        assert call.a.find(Level, lambda e: e.transmitting, after=mark)
+        await call.b.send(Undeafen())
         frequency, level = await talk_into_a(pulse, call, 1.0)
         assert frequency == pytest.approx(440, abs=5)
         assert level > -20
@@ -354,3 +379,58 @@ async def test_a_connection_that_does_not_come_up_is_retried_with_a_new_call(
         frequency, level = await talk_into_a(pulse, call, 1.0)
         assert frequency == pytest.approx(440, abs=5)
         assert level > -20
+
+
+def unreachable_turn() -> IceServer:
+    """A TURN server that never answers: a UDP port on loopback nobody listens on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return IceServer(
+        urls=(f"turn:127.0.0.1:{port}?transport=udp",), username="1:nobody", credential="x"
+    )
+
+
+async def test_an_unreachable_turn_server_is_reported_at_both_ends_and_the_daemons_stay_usable(
+    make_call: Callable[..., contextlib.AbstractAsyncContextManager[Call]],
+    turn: Coturn,
+) -> None:
+    """Relay-only with a TURN server that does not answer: each daemon reports it when it joins,
+    neither waits silently for a connection that cannot come (A, which waits for B's offer, is
+    told none came and tries itself), and once the TUIs send a working TURN server the next
+    attempts connect, without leaving the room; leaving and joining again works too."""
+    async with make_call(
+        ice_servers=(unreachable_turn(),), extra=("--connect-timeout", "2"), wait_connected=False
+    ) as call:
+        for tui in (call.a, call.b):
+            error = await tui.wait_for(
+                DaemonError, lambda e: e.code == IpcErrorCode.TURN_UNAVAILABLE, within=15
+            )
+            assert "no TURN relay could be allocated" in error.message
+        # A joined first and waits for B's offer: after B's connect timeout and a grace it is
+        # told that none came, and the member is shown failed rather than new for ever.
+        missing = await call.a.wait_for(
+            DaemonError, lambda e: e.code == IpcErrorCode.ICE_FAILED, within=20
+        )
+        assert f"no offer from device {call.b_device[:8]}" in missing.message
+        await call.a.wait_for(
+            VoiceMembers, lambda m: [x.state for x in m.members] == [PeerState.FAILED]
+        )
+        assert call.a.find(VoiceMembers, connected()) is None
+        assert call.b.find(VoiceMembers, connected()) is None
+        marks = (call.a.mark(), call.b.mark())
+        working = IceConfig(ice_servers=(turn.ice_server(call.a_user),), relay_only=True)
+        for tui in (call.a, call.b):
+            await tui.send(working)
+        await call.a.wait_for(VoiceMembers, connected(), after=marks[0], within=30)
+        await call.b.wait_for(VoiceMembers, connected(), after=marks[1], within=30)
+        for number, tui in enumerate((call.a, call.b)):
+            mark = tui.mark()
+            await tui.send(Ping(ping_id=number))
+            await tui.wait_for(Pong, after=mark)
+            await tui.send(VoiceLeaveCommand(channel_id=call.relay.channel_id))
+            await tui.wait_for(VoiceDisconnected, after=mark)
+        marks = (call.a.mark(), call.b.mark())
+        await call.relay.join_all((turn.ice_server(call.a_user),), relay_only=True)
+        await call.a.wait_for(VoiceMembers, connected(), after=marks[0], within=20)
+        await call.b.wait_for(VoiceMembers, connected(), after=marks[1], within=20)

@@ -13,7 +13,6 @@ receiving core, the call to that device is not set up, and nothing is heard.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import os
 import re
@@ -91,8 +90,6 @@ def bus() -> Iterator[SessionBus]:
 async def portal(bus: SessionBus) -> AsyncIterator[PortalDouble]:
     async with PortalDouble().running(bus.address) as double:
         yield double
-    # See tests/test_voice_call.py: dbus-next's abandoned write futures, collected now.
-    gc.collect()
 
 
 @pytest.fixture

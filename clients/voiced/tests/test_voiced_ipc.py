@@ -4,6 +4,7 @@ for a TUI that reconnects, a TUI that disconnects mid-call, and failures that le
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -15,8 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from dialtone.ptt.testing import private_session_bus
 from dialtone.voiced.daemon import DAEMON_NAME
-from dialtone.voiced.testing import DaemonProcess, IpcClient, PulseAudio, running_daemon
+from dialtone.voiced.testing import (
+    DaemonProcess,
+    IpcClient,
+    PulseAudio,
+    private_pulseaudio,
+    running_daemon,
+)
 from dialtone.wire import PROTOCOL_VERSION
 from dialtone.wire.common import IceServer, Ping, Pong
 from dialtone.wire.ipc import (
@@ -228,6 +236,78 @@ async def test_no_audio_device_is_an_error_and_the_daemon_stays_up(
     assert ready.channel_id is None
     assert daemon.process.poll() is None
     assert "Traceback" not in daemon.log()
+
+
+async def test_a_sound_server_started_after_the_daemon_is_found_at_the_next_join(
+    sockets: Path,
+) -> None:
+    """No audio device is an error and the daemon stays up; once a sound server runs, the
+    next join opens its devices without restarting the daemon (PortAudio is rescanned)."""
+    later = sockets / "pulse"
+    later.mkdir()
+    (later / "client.conf").write_text("autospawn = no\n")
+    env = {
+        "PULSE_SERVER": f"unix:{later / 'native'}",
+        "PULSE_CLIENTCONFIG": str(later / "client.conf"),
+        "PULSE_SOURCE": "mic_late.monitor",
+        "PULSE_SINK": "spk_late",
+    }
+    with running_daemon(sockets / "l.sock", ["--vad"], env=env) as daemon:
+        async with await IpcClient.connect(daemon.socket_path) as tui:
+            await tui.identify(USER, DEVICE)
+            await tui.send(VoiceJoinCommand(channel_id=CHANNEL))
+            error = await tui.wait_for(DaemonError, within=30)
+            assert error.code == IpcErrorCode.NO_AUDIO_DEVICE
+            with private_pulseaudio(later) as pulse:
+                pulse.add_null_sink("mic_late")
+                pulse.add_null_sink("spk_late")
+                mark = tui.mark()
+                await tui.send(VoiceJoinCommand(channel_id=CHANNEL))
+                await tui.wait_for(VoiceConnected, after=mark, within=30)
+                ready = await tui.identify(USER, DEVICE)
+                assert ready.channel_id == CHANNEL
+                assert ready.input_device
+                await tui.send(VoiceLeaveCommand(channel_id=CHANNEL))
+                await tui.wait_for(VoiceDisconnected, after=mark)
+        assert "Traceback" not in daemon.log()
+
+
+@pytest.mark.parametrize("with_bus", [False, True], ids=["no-session-bus", "no-portal-on-the-bus"])
+async def test_no_portal_is_an_error_and_the_daemon_stays_up(sockets: Path, with_bus: bool) -> None:
+    """An explicit portal push-to-talk that cannot start is reported (ptt_unavailable) to every
+    TUI that identifies; nothing is sent, and the daemon goes on serving."""
+    with contextlib.ExitStack() as stack:
+        if with_bus:
+            bus_address = stack.enter_context(private_session_bus()).address
+        else:
+            bus_address = f"unix:path={sockets}/no-such-bus"
+        daemon = stack.enter_context(
+            running_daemon(
+                sockets / "p.sock",
+                ["--ptt-backend", "portal"],
+                env={"DBUS_SESSION_BUS_ADDRESS": bus_address, "WAYLAND_DISPLAY": "wayland-9"},
+            )
+        )
+        async with await IpcClient.connect(daemon.socket_path) as tui:
+            await tui.identify(USER, DEVICE)
+            error = await tui.wait_for(
+                DaemonError, lambda e: e.code == IpcErrorCode.PTT_UNAVAILABLE, within=20
+            )
+            assert "portal" in error.message.lower()
+            assert "the microphone is not sent" in error.message
+            ready = await tui.wait_for(
+                DaemonReady, lambda r: r.ptt_backend == "none" and "starting" not in r.ptt_reason
+            )
+            assert not ready.vad
+            await ping(tui, 11)
+        # A TUI that connects later is told as well.
+        async with await IpcClient.connect(daemon.socket_path) as late:
+            ready = await late.identify(USER, DEVICE)
+            assert ready.ptt_backend == "none"
+            error = await late.wait_for(DaemonError)
+            assert error.code == IpcErrorCode.PTT_UNAVAILABLE
+        assert daemon.process.poll() is None
+        assert "Traceback" not in daemon.log()
 
 
 async def test_relay_only_without_a_turn_server_is_an_error(client: IpcClient) -> None:

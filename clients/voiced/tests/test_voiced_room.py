@@ -1,10 +1,12 @@
 """The mesh logic of a voice room, with real aiortc peer connections in one process (host
 candidates, no TURN) and the signaling passed directly between rooms: who offers, offers that
-cross, a participant leaving, audio and speaking state across a link, and a link that fails."""
+cross, a participant leaving, audio and speaking state across a link, a link that fails, and a
+TURN server that cannot be reached in relay-only mode."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -19,7 +21,7 @@ from dialtone.voiced.errors import NotInVoiceError, VoicedError
 from dialtone.voiced.peer import IceSettings, RemoteDevice
 from dialtone.voiced.room import VoiceRoom
 from dialtone.voiced.testing import tone
-from dialtone.wire.common import VoiceParticipant
+from dialtone.wire.common import IceServer, VoiceParticipant
 from dialtone.wire.ipc import (
     IpcErrorCode,
     PeerAnswer,
@@ -107,13 +109,18 @@ def side(name: str, joined: int, device_id: str | None = None) -> Side:
 async def pair() -> AsyncIterator[Callable[..., tuple[Side, Side]]]:
     opened: list[VoiceRoom] = []
 
-    def make(first: Side, second: Side, connect_timeout: float = 20.0) -> tuple[Side, Side]:
+    def make(
+        first: Side,
+        second: Side,
+        connect_timeout: float = 20.0,
+        ice: IceSettings | None = None,
+    ) -> tuple[Side, Side]:
         for this, other in ((first, second), (second, first)):
             this.peer = other
             this.room = VoiceRoom(
                 channel_id=CHANNEL,
                 local=this.device,
-                ice=IceSettings(),
+                ice=ice if ice is not None else IceSettings(),
                 events=this,
                 mixer=this.mixer,
                 connect_timeout=connect_timeout,
@@ -242,3 +249,52 @@ async def test_an_unanswered_offer_fails_and_is_retried_with_a_new_call(
     offers = [s.call_id for s in late.signals if isinstance(s, PeerOffer)]
     assert len(offers) == 2
     assert offers[0] != offers[1]
+
+
+def closed_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def test_with_no_turn_server_reachable_both_sides_report_it_and_none_stays_new(
+    pair: Callable[..., tuple[Side, Side]],
+) -> None:
+    """Relay-only with a TURN server that refuses connections: the side that should offer
+    cannot (no relay), and the side waiting for its offer does not wait in silence: after the
+    connect timeout and a grace it reports the missing offer and tries to offer itself."""
+    turn = IceServer(
+        urls=(f"turn:127.0.0.1:{closed_tcp_port()}?transport=tcp",),
+        username="1:user",
+        credential="secret",
+    )
+    ice = IceSettings(servers=(turn,), relay_only=True)
+    early, late = pair(side("early", 0), side("late", 1), connect_timeout=1.0, ice=ice)
+    assert early.room is not None
+    assert late.room is not None
+    for room in (early.room, late.room):
+        room.update_roster((early.participant, late.participant))
+    await late.until(lambda: bool(late.errors))
+    assert late.errors[0].code is IpcErrorCode.TURN_UNAVAILABLE
+    assert "no TURN relay could be allocated" in late.errors[0].message
+
+    def no_offer() -> bool:
+        return any(e.code is IpcErrorCode.ICE_FAILED for e in early.errors)
+
+    await early.until(no_offer, within=10)
+    (missing,) = [e for e in early.errors if e.code is IpcErrorCode.ICE_FAILED]
+    assert f"no offer from device {late.device.device_id[:8]} within 6 s" in missing.message
+    assert "TURN server" in missing.message
+    assert any(
+        m.device_id == late.device.device_id and m.state is PeerState.FAILED
+        for e in early.events
+        if isinstance(e, VoiceMembers)
+        for m in e.members
+    )
+    # Its own offer fails for the same reason, and says so.
+    await early.until(
+        lambda: any(e.code is IpcErrorCode.TURN_UNAVAILABLE for e in early.errors), within=10
+    )
+    assert not early.connected()
+    assert not late.connected()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +107,44 @@ async def test_the_double_is_introspectable(session_bus: SessionBus, portal: Por
         assert [p.name for p in interface.properties] == ["version"]
     finally:
         client.disconnect()
+
+
+async def test_a_call_arriving_as_the_double_stops_leaves_no_failed_send_behind(
+    session_bus: SessionBus, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client calls while the test's loop is busy (a daemon closing its session as the test
+    waits for it to exit) and the double stops just after answering: the answer still goes out
+    before the double leaves the bus, and no failed send is left for asyncio to report at
+    garbage collection ("Future exception was never retrieved")."""
+    double = PortalDouble()
+    await double.start(session_bus.address)
+    caller = subprocess.Popen(  # noqa: ASYNC220 -- started, then waited for in a thread
+        [
+            "dbus-send",
+            f"--bus={session_bus.address}",
+            "--print-reply",
+            "--reply-timeout=2000",
+            f"--dest={PORTAL_BUS_NAME}",
+            PORTAL_OBJECT_PATH,
+            "org.freedesktop.DBus.Introspectable.Introspect",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        # Block the loop, as a synchronous wait for a child process does, so the call waits in
+        # the double's socket; then let the loop run twice: the double reads the call and queues
+        # its answer, and stop() begins before the answer is written.
+        time.sleep(0.5)  # noqa: ASYNC251 -- blocking the loop is the point
+        for _ in range(2):
+            await asyncio.sleep(0)
+        await double.stop()
+    finally:
+        await asyncio.to_thread(caller.wait, 10)
+    assert caller.returncode == 0
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        gc.collect()
+    assert not [r.getMessage() for r in caplog.records if r.name == "asyncio"]
 
 
 async def test_the_name_cannot_be_owned_twice(

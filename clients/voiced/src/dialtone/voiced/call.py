@@ -12,6 +12,11 @@ all of them even if one fails. In between, every 20 ms microphone frame goes thr
 
 Remote audio flows the other way: each peer's decoded frames go to its jitter buffer in the
 mixer, which the playback thread sums.
+
+With a TURN server configured, the call also tries one relay allocation in the background as it
+opens, so a TURN server that cannot be reached (or refuses the credentials) is reported at once
+(``turn_unavailable``) rather than only when a peer connection fails, or never when nobody else
+is in the room.
 """
 
 from __future__ import annotations
@@ -27,8 +32,8 @@ from dialtone.voiced.audio.mixer import Mixer
 from dialtone.voiced.audio.opus import OpusFrameEncoder
 from dialtone.voiced.audio.vad import SpeakingDetector
 from dialtone.voiced.config import DaemonConfig
-from dialtone.voiced.errors import AudioFailedError, VoicedError
-from dialtone.voiced.peer import IceSettings, RemoteDevice
+from dialtone.voiced.errors import AudioFailedError, TurnUnavailableError, VoicedError
+from dialtone.voiced.peer import IceSettings, RemoteDevice, relay_available
 from dialtone.voiced.room import RoomEvents, VoiceRoom
 from dialtone.voiced.talk import TalkGate
 from dialtone.wire.ipc import Level, Speaking, Stats
@@ -76,6 +81,7 @@ class VoiceCall:
         self.channel_id = channel_id
         self.local = local
         self._config = config
+        self._ice = ice
         self._gate = gate
         self._events = events
         self.mixer = Mixer()
@@ -137,6 +143,8 @@ class VoiceCall:
         self._tasks.append(loop.create_task(self._microphone(capture), name="microphone"))
         if self._config.stats_interval > 0:
             self._tasks.append(loop.create_task(self._report_stats(), name="stats"))
+        if self._ice.has_turn:
+            self._tasks.append(loop.create_task(self._check_turn(), name="TURN check"))
         log.info(
             "in voice room %s: microphone %r, speaker %r",
             self.channel_id,
@@ -192,6 +200,26 @@ class VoiceCall:
                     self.room.send(packet)
             pts += FRAME_SAMPLES
 
+    async def _check_turn(self) -> None:
+        try:
+            available = await relay_available(self._ice)
+        except Exception as exc:
+            log.info("the TURN check failed: %r", exc)
+            available = False
+        if available or self._closed:
+            return
+        servers = self._ice.turn_urls()
+        if self._ice.relay_only:
+            consequence = "relay-only mode: no peer connection can be set up until it can"
+        else:
+            consequence = "only peers that can be reached directly will connect"
+        self._events.error(
+            TurnUnavailableError(
+                f"no TURN relay could be allocated (servers: {servers}; unreachable, or the "
+                f"credentials were refused): {consequence}"
+            )
+        )
+
     async def _report_stats(self) -> None:
         while True:
             await asyncio.sleep(self._config.stats_interval)
@@ -211,6 +239,16 @@ class VoiceCall:
             playback_dropped=self.mixer.dropped,
             peers=await self.room.stats(),
         )
+
+    def set_ice(self, ice: IceSettings) -> None:
+        """Use other STUN/TURN settings for the peer connections opened from now on (rejoins,
+        new members); connections that are up keep theirs.
+
+        Args:
+            ice: The settings.
+        """
+        self._ice = ice
+        self.room.ice = ice
 
     def set_deafened(self, deafened: bool) -> None:
         """Deafen or undeafen the speaker (the gate mutes separately).

@@ -150,6 +150,9 @@ class VoiceDaemon:
                 servers=command.ice_servers,
                 relay_only=command.relay_only or self.config.relay_only,
             )
+            if self.call is not None:
+                # Fresh TURN credentials, or a fixed server: used by the next connections.
+                self.call.set_ice(self.ice)
         elif isinstance(command, VoiceJoinCommand):
             await self._join(connection, command)
         elif isinstance(command, VoiceLeaveCommand):

@@ -12,6 +12,7 @@ from dialtone.wire.ipc import IpcErrorCode
 __all__ = [
     "AudioFailedError",
     "ConfigError",
+    "IceFailedError",
     "NoAudioDeviceError",
     "NotIdentifiedError",
     "NotInVoiceError",
@@ -71,6 +72,12 @@ class TurnUnavailableError(VoicedError):
     """Relay-only mode without a usable TURN server (none configured, or no allocation)."""
 
     code = IpcErrorCode.TURN_UNAVAILABLE
+
+
+class IceFailedError(VoicedError):
+    """A peer connection did not come up in time, went down (ICE or DTLS), or no offer came."""
+
+    code = IpcErrorCode.ICE_FAILED
 
 
 class NotIdentifiedError(VoicedError):

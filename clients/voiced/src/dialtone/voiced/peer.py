@@ -30,10 +30,8 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
-from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
-from aiortc.rtp import RtpPacket
 from aiortc.sdp import candidate_from_sdp
 from aiortc.stats import (
     RTCInboundRtpStreamStats,
@@ -42,10 +40,16 @@ from aiortc.stats import (
 )
 
 from dialtone.voiced.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, Frame
-from dialtone.voiced.errors import PeerNegotiationError, TurnUnavailableError, VoicedError
+from dialtone.voiced.errors import (
+    IceFailedError,
+    PeerNegotiationError,
+    TurnUnavailableError,
+    VoicedError,
+)
+from dialtone.voiced.internals import use_pass_through_jitter_buffer
 from dialtone.voiced.tracks import OutboundAudioTrack
 from dialtone.wire.common import IceServer
-from dialtone.wire.ipc import IpcErrorCode, PeerAnswer, PeerOffer, PeerState, PeerStats
+from dialtone.wire.ipc import PeerAnswer, PeerOffer, PeerState, PeerStats
 
 __all__ = [
     "CONNECT_TIMEOUT_S",
@@ -54,19 +58,13 @@ __all__ = [
     "PeerLink",
     "PeerRole",
     "RemoteDevice",
+    "relay_available",
 ]
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S: Final = 20.0
 """A connection that is not up this long after its local description is set counts as failed."""
-_SEQ_HALF: Final = 0x8000
-
-
-class IceFailedError(VoicedError):
-    """The connection did not come up, or went down (ICE or DTLS failed)."""
-
-    code = IpcErrorCode.ICE_FAILED
 
 
 @attrs.frozen
@@ -124,6 +122,14 @@ class IceSettings:
             ),
         )
 
+    def relay_only_configuration(self) -> RTCConfiguration:
+        """The aiortc configuration with these servers, relay candidates only.
+
+        Returns:
+            ``RTCConfiguration`` with the relay policy.
+        """
+        return attrs.evolve(self, relay_only=True).configuration()
+
     def turn_urls(self) -> str:
         """The TURN URLs, for messages.
 
@@ -132,6 +138,28 @@ class IceSettings:
         """
         urls = [url for server in self.servers for url in server.urls if url.startswith("turn")]
         return ", ".join(urls) or "none"
+
+
+async def relay_available(ice: IceSettings) -> bool:
+    """Whether a TURN relay can be allocated with these settings (a throw-away allocation).
+
+    Gathering gives up on a server that does not answer after aioice's 5 s, so this returns
+    within about that long.
+
+    Args:
+        ice: The settings (their TURN servers and credentials).
+
+    Returns:
+        True if a relay candidate was gathered.
+    """
+    pc = RTCPeerConnection(configuration=ice.relay_only_configuration())
+    try:
+        pc.addTransceiver("audio", direction="sendonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        sdp: str = pc.localDescription.sdp
+        return " typ relay" in sdp
+    finally:
+        await pc.close()
 
 
 class PeerRole(enum.Enum):
@@ -157,42 +185,10 @@ class PeerEvents(Protocol):
         """The link gave up (it is closing itself)."""
 
 
-class _PassThroughJitterBuffer(JitterBuffer):
-    """aiortc's receive-side reassembly, without its 80 ms of prefetch.
-
-    aiortc's audio jitter buffer holds a frame until four more have arrived; an Opus frame is
-    one RTP packet, so it can go to the decoder as it comes. Late and duplicate packets are
-    dropped here; the daemon's own adaptive jitter buffer (`dialtone.voiced.audio.mixer`) absorbs
-    timing jitter before playback.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(capacity=16)
-        self._last: int | None = None
-        self.late = 0
-
-    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
-        seq = packet.sequence_number
-        if self._last is not None and (seq - self._last) & 0xFFFF in range(_SEQ_HALF, 0x10000):
-            self.late += 1
-            return False, None
-        if self._last is not None and seq == self._last:
-            self.late += 1
-            return False, None
-        self._last = seq
-        data: bytes = getattr(packet, "_data", packet.payload)
-        return False, JitterFrame(data=data, timestamp=packet.timestamp)
-
-
 def _install_pass_through_jitter(pc: RTCPeerConnection) -> None:
     for transceiver in pc.getTransceivers():
-        receiver = transceiver.receiver
-        # Name-mangled private attribute of aiortc 1.x; if it moves, aiortc's default (80 ms
-        # more latency) stays in place and the daemon still works.
-        if hasattr(receiver, "_RTCRtpReceiver__jitter_buffer"):
-            receiver._RTCRtpReceiver__jitter_buffer = _PassThroughJitterBuffer()
-        else:
-            log.warning("aiortc's receiver changed: keeping its jitter buffer (more latency)")
+        if transceiver.kind == "audio":
+            use_pass_through_jitter_buffer(transceiver.receiver)
 
 
 def _prefer_opus(pc: RTCPeerConnection) -> None:

@@ -8,6 +8,12 @@ Rejoin: when a link fails it is closed and reported; if the device is still in t
 side that offers opens a new link (a fresh call id) after a back-off of 1, 2, 4... up to 30 s.
 The other side waits for that offer, and offers itself after a few seconds more if none comes, so
 a failure only one side noticed still heals.
+
+Waiting is bounded too: a device this side waits for an offer from (it joined later) that has
+sent none within the connect timeout and that grace -- its TURN server unreachable, its offers
+lost -- is
+reported (``ice_failed``, the member ``failed``), and this side offers itself. No member stays
+``new`` without a word.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from dialtone.voiced.audio.frames import Frame
 from dialtone.voiced.audio.mixer import Mixer
 from dialtone.voiced.audio.opus import OpusPacket
 from dialtone.voiced.audio.vad import SpeakingDetector
-from dialtone.voiced.errors import NotInVoiceError, VoicedError
+from dialtone.voiced.errors import IceFailedError, NotInVoiceError, VoicedError
 from dialtone.voiced.peer import (
     CONNECT_TIMEOUT_S,
     IceSettings,
@@ -116,6 +122,11 @@ class VoiceRoom:
     # --- roster ------------------------------------------------------------------------------
 
     @property
+    def _offer_wait(self) -> float:
+        # As long as the offering side may take to give up on a link, and the grace after.
+        return self._connect_timeout + _ANSWERER_GRACE_S
+
+    @property
     def links(self) -> dict[str, PeerLink]:
         """The open links by remote device id (a copy)."""
         return dict(self._links)
@@ -136,8 +147,12 @@ class VoiceRoom:
             self._forget(device_id)
         self._participants = remote
         for device_id, participant in remote.items():
-            if device_id not in self._links and self._we_offer(participant):
+            if device_id in self._links:
+                continue
+            if self._we_offer(participant):
                 self._open_offer(participant)
+            elif device_id not in self._rejoins:
+                self._await_offer(device_id)
         self._emit_members()
 
     def _we_offer(self, participant: VoiceParticipant) -> bool:
@@ -146,6 +161,27 @@ class VoiceRoom:
             # Not in the roster yet: we are the newcomer.
             return True
         return (participant.joined_at, participant.device_id) < (local.joined_at, local.device_id)
+
+    def _await_offer(self, device_id: str) -> None:
+        loop = asyncio.get_running_loop()
+        self._rejoins[device_id] = loop.call_later(self._offer_wait, self._no_offer, device_id)
+
+    def _no_offer(self, device_id: str) -> None:
+        # The device that should offer has not: say so, and offer ourselves.
+        self._rejoins.pop(device_id, None)
+        participant = self._participants.get(device_id)
+        if self._closed or participant is None or device_id in self._links:
+            return
+        hint = " (relay-only: is the TURN server reachable?)" if self.ice.relay_only else ""
+        self._events.error(
+            IceFailedError(
+                f"no offer from device {device_id[:8]} within {self._offer_wait:g} s"
+                f"{hint}; offering to it instead"
+            )
+        )
+        self._emit_members(failed=RemoteDevice(participant.user_id, device_id))
+        self._open_offer(participant)
+        self._emit_members()
 
     def _forget(self, device_id: str) -> None:
         handle = self._rejoins.pop(device_id, None)
@@ -335,7 +371,7 @@ class VoiceRoom:
         self._events.error(error)
         del self._links[device_id]
         self._drop_audio(link)
-        self._emit_members(failed=link)
+        self._emit_members(failed=link.remote)
         participant = self._participants.get(device_id)
         if participant is None:
             return
@@ -385,11 +421,12 @@ class VoiceRoom:
         if deafened:
             self._mixer.clear()
 
-    def members(self, failed: PeerLink | None = None) -> VoiceMembers:
+    def members(self, failed: RemoteDevice | None = None) -> VoiceMembers:
         """The remote devices and their states.
 
         Args:
-            failed: A link just removed after failing, listed as ``failed``.
+            failed: A device whose link just failed (or that sent no offer in time), listed as
+                ``failed`` unless it has a link again.
 
         Returns:
             The ``voice.members`` event.
@@ -409,16 +446,16 @@ class VoiceRoom:
                 state=link.state,
                 speaking=link.speaking,
             )
-        if failed is not None and failed.remote.device_id not in self._links:
-            members[failed.remote.device_id] = VoiceMember(
-                user_id=failed.remote.user_id,
-                device_id=failed.remote.device_id,
+        if failed is not None and failed.device_id not in self._links:
+            members[failed.device_id] = VoiceMember(
+                user_id=failed.user_id,
+                device_id=failed.device_id,
                 state=PeerState.FAILED,
                 speaking=False,
             )
         return VoiceMembers(channel_id=self.channel_id, members=tuple(members.values()))
 
-    def _emit_members(self, failed: PeerLink | None = None) -> None:
+    def _emit_members(self, failed: RemoteDevice | None = None) -> None:
         if not self._closed:
             self._events.event(self.members(failed))
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from dialtone.voiced.audio.frames import FRAME_SAMPLES, SAMPLE_RATE, Frame
 from dialtone.voiced.errors import AudioFailedError, NoAudioDeviceError
+from dialtone.voiced.internals import rescan_portaudio
 
 __all__ = [
     "DEFAULT_CAPTURE_QUEUE_FRAMES",
@@ -70,15 +71,10 @@ def load_sounddevice(*, rescan: bool = False) -> ModuleType:
             f"PortAudio cannot be loaded ({exc}): install libportaudio2 to use voice"
         ) from None
     if rescan:
-        # sounddevice has no public call for this; these two are what its own docs point to.
-        terminate = getattr(module, "_terminate", None)
-        initialize = getattr(module, "_initialize", None)
-        if callable(terminate) and callable(initialize):
-            try:
-                terminate()
-                initialize()
-            except Exception as exc:
-                raise NoAudioDeviceError(f"PortAudio cannot start: {exc}") from None
+        try:
+            rescan_portaudio(module)
+        except Exception as exc:
+            raise NoAudioDeviceError(f"PortAudio cannot start: {exc}") from None
     sounddevice: ModuleType = module
     return sounddevice
 

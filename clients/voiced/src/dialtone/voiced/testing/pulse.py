@@ -285,8 +285,14 @@ class PulseAudio:
 
 
 @contextlib.contextmanager
-def private_pulseaudio() -> Iterator[PulseAudio]:
+def private_pulseaudio(directory: Path | None = None) -> Iterator[PulseAudio]:
     """Run a private PulseAudio server for the ``with`` block.
+
+    Args:
+        directory: Where it keeps its socket (``native``), client configuration
+            (``client.conf``), runtime and home directories, for a test that points a client
+            there before the server runs. It must exist; it is removed with everything in it
+            on exit. By default a new temporary directory.
 
     Yields:
         The server; add sinks with `PulseAudio.add_null_sink`.
@@ -294,7 +300,8 @@ def private_pulseaudio() -> Iterator[PulseAudio]:
     Raises:
         RuntimeError: If it does not answer within 15 s.
     """
-    directory = Path(tempfile.mkdtemp(prefix="dtpa-"))
+    if directory is None:
+        directory = Path(tempfile.mkdtemp(prefix="dtpa-"))
     runtime = directory / "runtime"
     home = directory / "home"
     runtime.mkdir(mode=0o700)

@@ -8,7 +8,11 @@ session is a ``org.freedesktop.portal.Session`` object that can be closed; ``Act
 ``Deactivated`` are sent when a test calls `PortalDouble.press` / `PortalDouble.release`.
 
 dbus-next does not hand a method its caller's name, so every call is answered from a message
-handler (``bus.add_message_handler``) that reads ``msg.sender``.
+handler (``bus.add_message_handler``) that reads ``msg.sender``. The double sends every reply and
+signal itself and keeps the futures of those sends until they finish, retrieving their results:
+a reply that cannot be written any more (the double is stopping, the bus went away) is dropped
+quietly instead of leaving a failed future for asyncio to complain about at garbage collection.
+Method calls that arrive once `PortalDouble.stop` has begun are not answered.
 
 By default the ``Response`` signal is sent BEFORE the method's reply, the harshest legal order:
 a client that subscribes only once it has the reply misses it. Like the real portal, signals
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -35,7 +40,7 @@ from typing import Any, Final
 
 import attrs
 from dbus_next.aio.message_bus import MessageBus
-from dbus_next.constants import MessageType, NameFlag, RequestNameReply
+from dbus_next.constants import MessageFlag, MessageType, NameFlag, RequestNameReply
 from dbus_next.message import Message
 from dbus_next.signature import Variant
 
@@ -51,6 +56,9 @@ from dialtone.ptt.portal import (
 
 __all__ = ["BoundSession", "PortalDouble", "PortalDoubleCall"]
 
+log = logging.getLogger(__name__)
+
+_FLUSH_TIMEOUT: Final = 2.0
 _PROPERTIES: Final = "org.freedesktop.DBus.Properties"
 _INTROSPECTABLE: Final = "org.freedesktop.DBus.Introspectable"
 _ERROR_INVALID_ARGS: Final = "org.freedesktop.DBus.Error.InvalidArgs"
@@ -186,6 +194,7 @@ class PortalDouble:
         self._sessions: dict[str, _Session] = {}
         self._bound = asyncio.Event()
         self._timers: set[asyncio.TimerHandle] = set()
+        self._sends: set[asyncio.Future[None]] = set()
         self._bus: Any = None
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -233,15 +242,24 @@ class PortalDouble:
         self._bus = bus
 
     async def stop(self) -> None:
-        """Leave the bus (idempotent)."""
+        """Stop answering, let what was already sent go out, and leave the bus (idempotent)."""
         bus, self._bus = self._bus, None
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
-        if bus is not None:
-            bus.disconnect()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(bus.wait_for_disconnect(), 5)
+        if bus is None:
+            return
+        # From here on _handle answers nothing: a reply queued behind the disconnect below could
+        # only fail to be written.
+        if self._sends:
+            await asyncio.wait(list(self._sends), timeout=_FLUSH_TIMEOUT)
+        bus.disconnect()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(bus.wait_for_disconnect(), 5)
+        # A write still queued when the socket closed never completes: nothing waits for it.
+        for sent in self._sends:
+            sent.cancel()
+        self._sends.clear()
 
     @contextlib.asynccontextmanager
     async def running(self, bus_address: str) -> AsyncIterator[PortalDouble]:
@@ -406,12 +424,37 @@ class PortalDouble:
         bus = self._connected_bus()
         await bus.send(self._signal(destination, path, interface, member, signature, body))
 
-    def _handle(self, msg: Message) -> Message | bool | None:
+    def _send(self, message: Message) -> None:
+        """Send without waiting, keeping the send's future until it is done (see the module)."""
+        bus = self._bus
+        if bus is None:
+            return
+        sent: asyncio.Future[None] = bus.send(message)
+        self._sends.add(sent)
+        sent.add_done_callback(self._sent)
+
+    def _sent(self, sent: asyncio.Future[None]) -> None:
+        self._sends.discard(sent)
+        if not sent.cancelled() and sent.exception() is not None:
+            # The bus connection is gone; so is whoever the message was for.
+            log.debug("portal double: a message could not be sent: %r", sent.exception())
+
+    def _handle(self, msg: Message) -> bool:
+        # Every method call is answered here, through _send, and True tells dbus-next it is
+        # handled: dbus-next would otherwise send a reply itself and drop the send's future.
         if msg.message_type is MessageType.SIGNAL:
             self._on_signal(msg)
-            return None
+            return False
         if msg.message_type is not MessageType.METHOD_CALL:
-            return None
+            return False
+        if self._bus is None:
+            return True  # stopping: see stop()
+        reply = self._reply(msg)
+        if not msg.flags & MessageFlag.NO_REPLY_EXPECTED:
+            self._send(reply)
+        return True
+
+    def _reply(self, msg: Message) -> Message:
         if msg.path == PORTAL_OBJECT_PATH:
             return self._on_portal_call(msg)
         if msg.interface == SESSION_INTERFACE and msg.member == "Close":
@@ -423,7 +466,9 @@ class PortalDouble:
             return Message.new_method_return(msg)
         if msg.interface == REQUEST_INTERFACE and msg.member == "Close":
             return Message.new_method_return(msg)
-        return None
+        return Message.new_error(
+            msg, _ERROR_UNKNOWN_METHOD, f"no method {msg.interface}.{msg.member} at {msg.path}"
+        )
 
     def _on_signal(self, msg: Message) -> None:
         # The portal closes every session of a client that leaves the bus.
@@ -437,7 +482,7 @@ class PortalDouble:
                 del self._sessions[handle]
                 self.closed_sessions.append(handle)
 
-    def _on_portal_call(self, msg: Message) -> Message | bool | None:
+    def _on_portal_call(self, msg: Message) -> Message:
         if msg.interface == _INTROSPECTABLE and msg.member == "Introspect":
             return Message.new_method_return(msg, "s", [_INTROSPECTION])
         if msg.interface == _PROPERTIES:
@@ -502,10 +547,9 @@ class PortalDouble:
         response = self._signal(
             str(msg.sender), handle, REQUEST_INTERFACE, "Response", "ua{sv}", [code, results]
         )
-        bus = self._connected_bus()
         if self.response_delay is None:
             # Queued before the reply this handler returns, so it reaches the client first.
-            bus.send(response)
+            self._send(response)
         else:
             loop = asyncio.get_running_loop()
             timer = loop.call_later(self.response_delay, self._send_later, response)
@@ -513,8 +557,7 @@ class PortalDouble:
         return Message.new_method_return(msg, "o", [handle])
 
     def _send_later(self, message: Message) -> None:
-        if self._bus is not None:
-            self._bus.send(message)
+        self._send(message)
 
     def _create_session(self, msg: Message) -> Message:
         (options,) = msg.body
