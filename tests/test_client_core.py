@@ -1,11 +1,13 @@
 """The client core against a real server and PostgreSQL: two users and their devices exchanging
 messages each sees decrypted, history paging, tampering (in the database or by a proxy) shown as
-such, reconnect with resume, the offline queue, and idempotent resends.
+such, reconnect with resume, the offline queue (also across a restart of the client), idempotent
+resends, the presence of members already online when a channel is opened, and the server's
+health check.
 
 Then a user's new device and its approval, key rotation when a member or device is removed,
 messages that cannot be read yet or whose sender is not verified, a loud warning when known device
 keys change, and WebRTC signaling relayed between two cores through the server (and refused when
-rewritten on the way).
+rewritten on the way); a voice join that fails leaves the client in no room.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ import pytest
 from aiohttp import web
 
 from dialtone.client.core import ClientCore, ClientOptions
+from dialtone.client.core.errors import (
+    NotDialtoneServerError,
+    ServerUnreachableError,
+    VoiceJoinError,
+)
 from dialtone.client.core.events import (
     ChannelsChanged,
     ClientEvent,
@@ -32,6 +39,7 @@ from dialtone.client.core.events import (
     DecryptedMessage,
     DeviceKeyChanged,
     DeviceTrust,
+    Error,
     FailedMessage,
     FailureReason,
     KeyRotated,
@@ -40,13 +48,18 @@ from dialtone.client.core.events import (
     MessageQueued,
     MessageReceived,
     NewDeviceNeedsApproval,
+    Notice,
     Offline,
+    Presence,
     ProfileChanged,
     Reconnecting,
     SignalingRefused,
     Synced,
     VoiceDaemonState,
+    VoiceRoster,
+    VoiceState,
 )
+from dialtone.client.core.outbox_store import outbox_path
 from dialtone.crypto import DeviceIdentity
 from dialtone.keystore import ScryptParams
 from dialtone.server.testing import (
@@ -55,6 +68,7 @@ from dialtone.server.testing import (
     RunningServer,
     StartServer,
     create_invite,
+    free_port,
 )
 from dialtone.wire import Codec, ipc
 
@@ -537,6 +551,99 @@ async def test_messages_written_offline_are_queued_then_sent_once_on_reconnect(
     assert [item.body for item in page.items] == ["offline 1", "offline 2"]  # type: ignore[union-attr]
 
 
+async def test_messages_queued_offline_survive_a_restart_of_the_client(
+    harness: Harness, start_server: StartServer
+) -> None:
+    alice = await harness.user("alice")
+    bob = await harness.user("bob")
+    channel_id = await harness.channel(alice, "outage", bob)
+    port = int(harness.url.rsplit(":", 1)[1])
+    queue_file = outbox_path(alice.core.profile_path("alice"))
+
+    since = alice.seen.mark()
+    await harness.server.stop()
+    await alice.seen.wait(Reconnecting, since=since)
+    queued = [await alice.core.send_message(channel_id, f"kept {n}") for n in (1, 2)]
+    await alice.core.close()
+    assert queue_file.exists()
+    assert b"kept" not in queue_file.read_bytes()
+
+    await start_server(listen_port=port)
+    again = harness.core("alice")
+    await again.core.login(username="alice", password=PASSWORD, passphrase=PASSPHRASE)
+    restored = again.seen.of(MessageQueued)
+    assert [(e.message.client_msg_id, e.message.body) for e in restored] == [
+        (m.client_msg_id, m.body) for m in queued
+    ]
+    assert all(e.message.pending for e in restored)
+    assert [m.body for m in again.core.pending_messages(channel_id)] == ["kept 1", "kept 2"]
+    assert any("queued again" in e.text for e in again.seen.of(Notice))
+
+    bob_since = bob.seen.mark()
+    await again.core.connect()
+    acks = [await acked(again, m.client_msg_id) for m in queued]
+    assert [a.seq for a in acks] == [1, 2]
+    assert again.core.pending_messages(channel_id) == ()
+    assert (await bob.received("kept 1", since=bob_since)).seq == 1
+    assert (await bob.received("kept 2", since=bob_since)).seq == 2
+    page = await bob.core.open_channel(channel_id)
+    assert [item.body for item in page.items] == ["kept 1", "kept 2"]  # type: ignore[union-attr]
+    await again.core.close()
+    assert not queue_file.exists()
+
+
+async def test_members_already_online_show_online_when_a_channel_is_opened(
+    harness: Harness,
+) -> None:
+    alice = await harness.user("alice")
+    bob = await harness.user("bob")
+    carol = await harness.user("carol")
+    channel_id = await harness.channel(alice, "lobby", bob, carol)
+    carol_id = carol.user_id
+    await carol.core.close()
+    await alice.core.close()
+
+    # Bob stays online. A new session of Alice hears no presence change of his: she learns it
+    # when she opens the channel.
+    again = harness.core("alice")
+    await again.core.login(username="alice", password=PASSWORD, passphrase=PASSPHRASE)
+    await again.core.connect()
+    await again.seen.wait(Synced)
+    assert not [e for e in again.seen.of(Presence) if e.user_id == bob.user_id]
+    assert again.core.presence(bob.user_id) == "offline"
+
+    await again.core.open_channel(channel_id)
+    seen = {e.user_id: e.status for e in again.seen.of(Presence)}
+    assert seen[bob.user_id] == "online"
+    assert seen[carol_id] == "offline"
+    members = {m.user_id: m.presence for m in await again.core.members(channel_id)}
+    assert members == {
+        again.user_id: "online",
+        bob.user_id: "online",
+        carol_id: "offline",
+    }
+
+    # From then on, changes come as events.
+    since = again.seen.mark()
+    await bob.core.set_presence("away")
+    await again.seen.wait(
+        Presence, lambda e: (e.user_id, e.status) == (bob.user_id, "away"), since=since
+    )
+    assert again.core.presence(bob.user_id) == "away"
+
+
+async def test_the_health_check_tells_a_dialtone_server_from_a_wrong_url(
+    harness: Harness, tmp_path: Path
+) -> None:
+    info = await harness.core("probe").core.check_server()
+    assert info.protocol_version == 1
+    assert info.server_version
+    with pytest.raises(NotDialtoneServerError, match="without a path"):
+        await harness.core("probe2", url=harness.url + "/chat").core.check_server()
+    with pytest.raises(ServerUnreachableError):
+        await harness.core("probe3", url=f"http://127.0.0.1:{free_port()}").core.check_server()
+
+
 async def test_a_lost_ack_is_recovered_by_resending_the_same_message_id(
     harness: Harness, proxy: Proxy
 ) -> None:
@@ -809,6 +916,8 @@ class Daemon:
         self.path = path
         self.codec = Codec()
         self.commands: asyncio.Queue[ipc.IpcCommand] = asyncio.Queue()
+        self.join_error: ipc.DaemonError | None = None
+        """What a ``voice.join`` gets instead of ``voice.connected``, if set."""
         self._writer: asyncio.StreamWriter | None = None
         self._server: asyncio.AbstractServer | None = None
 
@@ -834,6 +943,10 @@ class Daemon:
                         ptt_reason="test",
                         vad=True,
                     )
+                )
+            elif isinstance(command, ipc.VoiceJoinCommand):
+                await self.send(
+                    self.join_error or ipc.VoiceConnected(channel_id=command.channel_id)
                 )
             await self.commands.put(command)
 
@@ -983,3 +1096,79 @@ async def test_a_message_refused_for_rate_limiting_is_sent_again_and_stored_once
     assert not alice.seen.of(Reconnecting, since=since)
     page = await bob.core.open_channel(channel_id)
     assert [item.body for item in page.items] == ["again, calmly"]  # type: ignore[union-attr]
+
+
+async def test_a_voice_join_the_daemon_cannot_open_leaves_the_client_in_no_room(
+    harness: Harness, socket_dir: Path
+) -> None:
+    alice = await harness.user("alice")
+    bob = await harness.user("bob")
+    channel_id = await harness.channel(alice, "voice", bob)
+    daemon = Daemon(socket_dir / "alice.sock")
+    await daemon.start()
+    bob_daemon = None
+    try:
+        daemon.join_error = ipc.DaemonError(
+            code=ipc.IpcErrorCode.NO_AUDIO_DEVICE,
+            message="no input audio device (default): PortAudio lists none",
+        )
+        await alice.core.attach_voice(daemon.path)
+        await alice.seen.wait(VoiceDaemonState, lambda e: e.available)
+        since = alice.seen.mark()
+        with pytest.raises(VoiceJoinError, match="no input audio device"):
+            await alice.core.voice_join(channel_id)
+        assert alice.seen.of(VoiceState, since=since)[-1].channel_id is None
+        assert (await daemon.next(ipc.VoiceLeaveCommand)).channel_id == channel_id
+
+        # The server never listed Alice in the room: Bob finds it with himself alone.
+        bob_daemon = await in_voice(bob, channel_id, socket_dir)
+        await bob.seen.wait(
+            VoiceRoster,
+            lambda e: (
+                e.channel_id == channel_id and [m.user_id for m in e.members] == [bob.user_id]
+            ),
+        )
+    finally:
+        await daemon.stop()
+        if bob_daemon is not None:
+            await bob_daemon.stop()
+
+
+async def test_a_voice_join_the_server_refuses_is_undone(
+    harness: Harness, proxy: Proxy, socket_dir: Path
+) -> None:
+    alice = await harness.user("alice", url=proxy.url)
+    bob = await harness.user("bob")
+    channel_id = await harness.channel(alice, "voice", bob)
+
+    def room_full(frame: str) -> str:
+        # The server's answer to a join into a full room, in place of the roster.
+        if json.loads(frame).get("type") == "voice.roster":
+            return json.dumps(
+                {"type": "error", "code": "conflict", "message": "the voice room is full"}
+            )
+        return frame
+
+    proxy.on_server_frame = room_full
+    since = alice.seen.mark()
+    daemon = await in_voice(alice, channel_id, socket_dir)
+    bob_daemon = None
+    try:
+        error = await alice.seen.wait(
+            Error, lambda e: "refused the voice room" in e.text, since=since
+        )
+        assert error.text.endswith("the voice room is full")
+        assert (await daemon.next(ipc.VoiceLeaveCommand)).channel_id == channel_id
+        assert alice.seen.of(VoiceState, since=since)[-1].channel_id is None
+        # Alice's client left on the server's side too.
+        bob_daemon = await in_voice(bob, channel_id, socket_dir)
+        await bob.seen.wait(
+            VoiceRoster,
+            lambda e: (
+                e.channel_id == channel_id and [m.user_id for m in e.members] == [bob.user_id]
+            ),
+        )
+    finally:
+        await daemon.stop()
+        if bob_daemon is not None:
+            await bob_daemon.stop()

@@ -1,7 +1,9 @@
 """The TUI against a real server and PostgreSQL, driven with Pilot: signing up through the screens,
-chatting with another user (a client core) who sees it decrypted, every command against the
-server, a second device approved from the first, a mention in another channel, scrollback loading
-older pages, tampering shown in place, the offline queue, and voice without a daemon.
+chatting with another user (a client core) who sees it decrypted and whose presence shows, every
+command against the server, a second device approved from the first, a mention in another
+channel, scrollback loading older pages, tampering shown in place, the offline queue (also across
+a restart), the connect screen's check of the server, voice without a daemon, and a voice join the
+real daemon cannot open.
 """
 
 from __future__ import annotations
@@ -31,7 +33,12 @@ from dialtone.client.core.events import (
     Offline,
     Synced,
 )
-from dialtone.client.screens.forms import ConnectScreen, KeystoreScreen
+from dialtone.client.screens.forms import (
+    ConnectScreen,
+    KeystoreScreen,
+    LoginScreen,
+    RegisterScreen,
+)
 from dialtone.client.screens.main import MainScreen
 from dialtone.client.screens.verify import VerifyScreen
 from dialtone.client.testing import screen_text, wait_until, wheel
@@ -213,6 +220,7 @@ class Tui:
         assert isinstance(self.app.screen, ConnectScreen)
         await self.fill("#username", username)
         await self.press("#register")
+        await self.on_screen(RegisterScreen)
         await self.fill("#invite", invite)
         await self.fill("#password", PASSWORD)
         await self.fill("#password2", PASSWORD)
@@ -224,9 +232,16 @@ class Tui:
         assert isinstance(self.app.screen, ConnectScreen)
         await self.fill("#username", username)
         await self.press("#login")
+        await self.on_screen(LoginScreen)
         await self.fill("#password", PASSWORD)
         await self.press("#submit")
         await self.unlock()
+
+    async def on_screen(self, kind: type[object]) -> None:
+        """Wait for the next screen (the connect screen asks the server first)."""
+        await wait_until(
+            self.pilot, lambda: isinstance(self.app.screen, kind), within=WAIT, what=str(kind)
+        )
 
     async def unlock(self) -> None:
         screen = self.app.screen
@@ -289,7 +304,10 @@ async def test_signing_up_in_the_tui_and_chatting_with_another_user(
         await alice.shows("Bob Marley  mind the hatter")
         await alice.shows("Alice Liddell  down the rabbit hole")
         assert "(pending)" not in alice.text()
-        await alice.shows("● Alice Liddell (owner)", "○ Bob Marley")
+        # Bob was online before Alice opened the channel: the panel says so at once.
+        await alice.shows("● Alice Liddell (owner)", "● Bob Marley")
+        await bob.core.set_presence("away")
+        await alice.shows("◐ Bob Marley")
 
 
 async def test_the_channel_and_member_commands_against_the_server(
@@ -499,6 +517,63 @@ async def test_messages_written_offline_show_pending_and_go_out_on_reconnect(
         assert [getattr(i, "body", None) for i in page.items] == ["written while offline"]
 
 
+async def test_messages_queued_offline_are_sent_after_the_tui_restarts(
+    start_server: StartServer, http_session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    port = free_port()
+    server = await start_server(listen_port=port)
+    admin_token = server.config.admin_token
+    assert admin_token is not None
+    token = await create_invite(ApiClient(http_session, server.base_url), admin_token)
+    async with running_tui(server.base_url, tmp_path / "alice") as alice:
+        await alice.register("alice", token, "Alice")
+        await alice.command("/channel create notes")
+        await alice.shows("created #notes")
+        await server.stop()
+        await alice.shows("reconnecting")
+        await alice.command("written before a restart")
+        await alice.shows("written before a restart  (pending)")
+        await alice.command("/quit")
+        await wait_until(alice.pilot, lambda: not alice.app.is_running)
+    await start_server(listen_port=port)
+    async with running_tui(server.base_url, tmp_path / "alice") as alice:
+        await alice.login("alice")
+        await alice.shows("1 message(s) written while offline are queued again")
+        await wait_until(
+            alice.pilot,
+            lambda: (
+                "Alice  written before a restart" in alice.text()
+                and "(pending)" not in alice.text()
+            ),
+            within=30,
+            what="sent",
+        )
+        core = alice.app.core
+        assert core is not None
+        channel_id = alice.main.current
+        assert channel_id is not None
+        page = await core.load_history(channel_id)
+        assert [getattr(i, "body", None) for i in page.items] == ["written before a restart"]
+        assert alice.text().count("written before a restart") == 1
+
+
+async def test_the_connect_screen_checks_the_server_first(world: World, tui: TuiFactory) -> None:
+    async with tui("alice") as alice:
+        assert isinstance(alice.app.screen, ConnectScreen)
+        await alice.fill("#server", world.url + "/chat")
+        await alice.fill("#username", "alice")
+        await alice.press("#register")
+        await alice.shows("not a Dialtone server:", "give the server's address without a path")
+        assert isinstance(alice.app.screen, ConnectScreen)
+        await alice.fill("#server", f"http://127.0.0.1:{free_port()}")
+        await alice.press("#register")
+        await alice.shows("cannot reach the server: http://127.0.0.1:")
+        assert isinstance(alice.app.screen, ConnectScreen)
+        await alice.fill("#server", world.url)
+        await alice.press("#register")
+        await alice.on_screen(RegisterScreen)
+
+
 async def test_voice_without_a_daemon_is_shown_not_fatal(world: World, tui: TuiFactory) -> None:
     async with tui("alice") as alice:
         await alice.register("alice", await world.invite(), "Alice")
@@ -519,15 +594,22 @@ async def test_voice_without_a_daemon_is_shown_not_fatal(world: World, tui: TuiF
         await alice.shows("exited with status 4: no audio device")
 
 
-async def test_voice_auto_starts_the_real_daemon_and_shows_it(
+async def test_a_voice_join_the_real_daemon_cannot_open_leaves_no_room_shown(
     world: World, tui: TuiFactory
 ) -> None:
-    voiced = f"{sys.executable} -m dialtone.voiced"
+    # The real daemon, told to use a microphone that does not exist: it starts, but cannot open
+    # the room.
+    voiced = f"{sys.executable} -m dialtone.voiced --input-device no-such-microphone"
     async with tui("alice", voice_auto=True, voiced_command=voiced) as alice:
         await alice.register("alice", await world.invite(), "Alice")
         await alice.shows("daemon: ready", within=40)
         await alice.command("/channel create talk")
         await alice.command("/voice join")
-        await alice.shows("joining the voice room of #talk")
-        await asyncio.sleep(5)
-        print(alice.text())
+        await alice.shows("/voice join: could not join the voice room:", within=40)
+        assert "joining the voice room" not in alice.text()
+        assert alice.main.voice_channel is None
+        assert "voice: -" in alice.text().splitlines()[0]
+        await alice.shows("not in a voice room")
+        # Chat goes on, and so does the daemon.
+        await alice.command("still here")
+        await alice.shows("Alice  still here", "daemon: ready")

@@ -1,6 +1,7 @@
 """The voice relay against an in-test daemon speaking the real IPC types over a real Unix socket:
 signing outgoing offers, verifying incoming ones (a swapped DTLS fingerprint is refused), ICE and
-rosters, TURN configuration, and a daemon that is missing or restarts."""
+rosters, TURN configuration, a daemon that is missing or restarts, and joins that fail (no audio
+device, no answer, refused by the server) leaving us in no room."""
 
 from __future__ import annotations
 
@@ -12,15 +13,16 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import attrs
 import pytest
 
 from dialtone.client.core import sealing
-from dialtone.client.core.errors import VoiceUnavailableError
+from dialtone.client.core.errors import VoiceJoinError, VoiceUnavailableError
 from dialtone.client.core.events import (
     ClientEvent,
+    Error,
     SignalingRefused,
     Speaking,
     VoiceDaemonState,
@@ -52,6 +54,9 @@ class FakeDaemon:
         self.codec = codec
         self.commands: asyncio.Queue[ipc.IpcCommand] = asyncio.Queue()
         self.channel_id: str | None = None
+        self.join_answer: ipc.IpcEvent | Literal["connected"] | None = "connected"
+        """What a ``voice.join`` gets: the real daemon's ``voice.connected``, an error, or
+        nothing."""
         self._writer: asyncio.StreamWriter | None = None
         self._server: asyncio.AbstractServer | None = None
         self._handlers: set[asyncio.Task[None]] = set()
@@ -92,7 +97,11 @@ class FakeDaemon:
                         )
                     )
                 elif isinstance(command, ipc.VoiceJoinCommand):
-                    self.channel_id = command.channel_id
+                    if self.join_answer == "connected":
+                        self.channel_id = command.channel_id
+                        await self.send(ipc.VoiceConnected(channel_id=command.channel_id))
+                    elif self.join_answer is not None:
+                        await self.send(self.join_answer)
                 await self.commands.put(command)
         finally:
             self._handlers.discard(task)
@@ -233,9 +242,70 @@ def relayed_offer(
 async def test_joining_hands_the_daemon_turn_config_then_joins_both_sides(rig: Rig) -> None:
     await joined(rig)
     state = await rig.next_event(VoiceState)
-    assert state.channel_id == CHANNEL
-    await rig.daemon.send(ipc.VoiceConnected(channel_id=CHANNEL))
-    assert (await rig.next_event(VoiceState)).connected
+    assert (state.channel_id, state.connected) == (CHANNEL, True)
+    assert rig.relay.channel_id == CHANNEL
+
+
+async def failed_join(rig: Rig) -> VoiceJoinError:
+    """Join, expecting a failure; what the server and the UI were told must say: no room."""
+    with pytest.raises(VoiceJoinError) as failure:
+        await rig.relay.join(CHANNEL)
+    await rig.daemon.next(ipc.IceConfig)
+    assert (await rig.daemon.next(ipc.VoiceJoinCommand)).channel_id == CHANNEL
+    assert (await rig.daemon.next(ipc.VoiceLeaveCommand)).channel_id == CHANNEL
+    # The server never heard a join, only a (harmless) leave.
+    assert isinstance(await rig.next_sent(wire_ws.VoiceLeave), wire_ws.VoiceLeave)
+    assert rig.sent.empty()
+    assert rig.relay.channel_id is None
+    assert not rig.relay.connected
+    states = [e.channel_id for e in drain(rig.events) if isinstance(e, VoiceState)]
+    assert states[-1] is None
+    return failure.value
+
+
+def drain(queue: asyncio.Queue[ClientEvent]) -> list[ClientEvent]:
+    """The events emitted so far."""
+    events = []
+    while not queue.empty():
+        events.append(queue.get_nowait())
+    return events
+
+
+async def test_a_join_the_daemon_cannot_open_leaves_us_in_no_room(rig: Rig) -> None:
+    rig.daemon.join_answer = ipc.DaemonError(
+        code=ipc.IpcErrorCode.NO_AUDIO_DEVICE, message="no input audio device (default)"
+    )
+    error = await failed_join(rig)
+    assert str(error) == "could not join the voice room: no input audio device (default)"
+    # A later join that works is a normal join.
+    rig.daemon.join_answer = "connected"
+    await joined(rig)
+    assert rig.relay.channel_id == CHANNEL
+
+
+async def test_a_join_the_daemon_never_answers_is_given_up(rig: Rig) -> None:
+    rig.daemon.join_answer = None
+    rig.relay.join_timeout = 0.3
+    error = await failed_join(rig)
+    assert "did not open it within 0.3 s" in str(error)
+
+
+async def test_a_join_the_server_refuses_is_undone_on_the_daemon_too(rig: Rig) -> None:
+    await joined(rig)
+    assert await rig.relay.server_refused("the voice room is full")
+    assert (await rig.daemon.next(ipc.VoiceLeaveCommand)).channel_id == CHANNEL
+    assert (await rig.next_sent(wire_ws.VoiceLeave)).channel_id == CHANNEL
+    assert rig.relay.channel_id is None
+    told = drain(rig.events)
+    assert [e.text for e in told if isinstance(e, Error)] == [
+        "voice: the server refused the voice room: the voice room is full"
+    ]
+    assert [e.channel_id for e in told if isinstance(e, VoiceState)][-1] is None
+    # Once the server answered with the roster, a later error is not about the join.
+    await joined(rig)
+    await rig.relay.handle_ws(wire_ws.VoiceRoster(channel_id=CHANNEL, participants=()))
+    assert not await rig.relay.server_refused("forbidden")
+    assert rig.relay.channel_id == CHANNEL
 
 
 async def test_the_daemons_offer_is_signed_with_the_device_key(rig: Rig) -> None:

@@ -6,7 +6,9 @@ from dialtone.client.core.errors import (
     ApiError,
     ChannelNotFoundError,
     CoreError,
+    IncompatibleServerError,
     NoChannelKeyError,
+    NotDialtoneServerError,
     NotLoggedInError,
     OutboxFullError,
     ServerUnreachableError,
@@ -67,6 +69,10 @@ def explain(exc: BaseException) -> str:
         return f"the keystore cannot be read: {exc}"
     if isinstance(exc, ServerUnreachableError):
         return f"cannot reach the server: {exc}"
+    if isinstance(exc, NotDialtoneServerError):
+        return f"not a Dialtone server: {exc}"
+    if isinstance(exc, IncompatibleServerError):
+        return f"incompatible server: {exc}"
     if isinstance(exc, ApiError):
         known = _API_TEXT.get(exc.code)
         return known if known is not None else exc.message or str(exc)

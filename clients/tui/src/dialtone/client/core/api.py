@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from dialtone.client.core.errors import ApiError, ServerUnreachableError
+from dialtone.client.core.errors import ApiError, NotDialtoneServerError, ServerUnreachableError
 from dialtone.wire import Codec, ProtocolError
 from dialtone.wire import http as wire
 from dialtone.wire.common import DeviceInfo, ErrorCode
@@ -146,6 +146,48 @@ class HttpApi:
             text = payload[:200].decode("utf-8", "replace").strip() or f"HTTP {status}"
             return ApiError(status, ErrorCode.INTERNAL_ERROR, text)
         return ApiError(status, detail.code, detail.message)
+
+    # --- the server itself ---------------------------------------------------------------------
+
+    async def health(self) -> wire.HealthResponse:
+        """``GET /v1/health`` (no session needed): is this a Dialtone server, and is it up?
+
+        Returns:
+            The server's answer.
+
+        Raises:
+            ServerUnreachableError: Nothing answered (refused, DNS, TLS, timeout).
+            NotDialtoneServerError: Something answered, but not as a Dialtone server does.
+            ApiError: A Dialtone server answered an error (``unavailable``: its database is down).
+        """
+        try:
+            async with self.session.get(self.base_url + "/v1/health") as resp:
+                payload = await resp.read()
+                status = resp.status
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise ServerUnreachableError(f"{self.base_url}: {exc or type(exc).__name__}") from exc
+        if status >= 400:
+            try:
+                detail = self.codec.decode_http(wire.ErrorResponse, payload).error
+            except ProtocolError:
+                raise NotDialtoneServerError(
+                    f"{self.base_url} answered HTTP {status} where a Dialtone server answers "
+                    "its health check: check the URL"
+                ) from None
+            if status == 404:
+                # A Dialtone server, but the URL has a path after the host that it does not
+                # serve under.
+                raise NotDialtoneServerError(
+                    f"{self.base_url} has no Dialtone API (HTTP 404): give the server's address "
+                    "without a path"
+                )
+            raise ApiError(status, detail.code, detail.message)
+        try:
+            return self.codec.decode_http(wire.HealthResponse, payload)
+        except ProtocolError:
+            raise NotDialtoneServerError(
+                f"{self.base_url} answered, but not as a Dialtone server does: check the URL"
+            ) from None
 
     # --- accounts and devices ------------------------------------------------------------------
 

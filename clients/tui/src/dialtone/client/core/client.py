@@ -33,8 +33,10 @@ from dialtone.client.core.errors import (
     ApiError,
     ChannelNotFoundError,
     CoreError,
+    IncompatibleServerError,
     NoChannelKeyError,
     NotLoggedInError,
+    OutboxFullError,
     UntrustedDeviceError,
     UserNotFoundError,
     VoiceUnavailableError,
@@ -72,6 +74,7 @@ from dialtone.client.core.events import (
     ReadMarker,
     Reconnecting,
     SafetyNumberView,
+    ServerInfo,
     Synced,
     Typing,
 )
@@ -79,6 +82,12 @@ from dialtone.client.core.keyring import KeyRing
 from dialtone.client.core.link import RealtimeLink
 from dialtone.client.core.options import ClientOptions
 from dialtone.client.core.outbox import Outbox, Outgoing, Pacer
+from dialtone.client.core.outbox_store import (
+    OutboxStore,
+    SavedMessage,
+    UnreadableOutboxError,
+    outbox_path,
+)
 from dialtone.client.core.session import (
     Session,
     create_keystore,
@@ -93,7 +102,14 @@ from dialtone.crypto import ChannelKey, DeviceIdentity, PublicBundle, Scope, new
 from dialtone.crypto import safety_number as compute_safety_number
 from dialtone.crypto.errors import DecryptionError, InvalidSignature
 from dialtone.keystore import KeyConflict, KeystoreExists, normalize_server_url, profile_path
-from dialtone.wire import Codec, ErrorCode, limits
+from dialtone.wire import (
+    SUPPORTED_PROTOCOL_VERSIONS,
+    Codec,
+    ErrorCode,
+    ProtocolError,
+    limits,
+    negotiate_version,
+)
 from dialtone.wire import http as wire
 from dialtone.wire import ws as wire_ws
 from dialtone.wire.common import (
@@ -166,7 +182,12 @@ class ClientCore:
         self._channels: dict[str, _Channel] = {}
         self._cursors: dict[str, int] = {}
         self._profiles: dict[str, str] = {}
-        self._outbox = Outbox(options.outbox_limit)
+        self._presence: dict[str, Presence] = {}
+        self._presence_watched: set[str] = set()
+        self._outbox = Outbox(options.outbox_limit, self._outbox_changed)
+        self._outbox_store: OutboxStore | None = None
+        self._outbox_dirty = False
+        self._outbox_saver: asyncio.Task[None] | None = None
         self._pacer = Pacer(_SEND_RATE, _SEND_BURST)
         self._retry_delay = _RETRY_MIN_S
         self._retry_pending = False
@@ -297,6 +318,34 @@ class ClientCore:
 
     # --- account and session ---------------------------------------------------------------------
 
+    async def check_server(self) -> ServerInfo:
+        """Ask the server's health check whether it is a Dialtone server we can talk to, before
+        any account call (the connect screen does this, so a wrong URL fails there).
+
+        Returns:
+            The server's version and the protocol version to speak.
+
+        Raises:
+            ServerUnreachableError: Nothing answers at the URL.
+            NotDialtoneServerError: Something answers, but not as a Dialtone server does.
+            IncompatibleServerError: A Dialtone server that speaks none of our protocol versions.
+            ApiError: The server answered an error (``unavailable``: its database is down).
+        """
+        health = await self._api.health()
+        try:
+            version = negotiate_version(health.protocol_versions)
+        except ProtocolError as exc:
+            raise IncompatibleServerError(
+                f"the server (Dialtone {health.server_version}) speaks protocol versions "
+                f"{list(health.protocol_versions)}, this client "
+                f"{list(SUPPORTED_PROTOCOL_VERSIONS)}: update the older one"
+            ) from exc
+        return ServerInfo(
+            server_url=self.options.server_url,
+            server_version=health.server_version,
+            protocol_version=version,
+        )
+
     def has_profile(self, username: str) -> bool:
         """Whether a keystore for `username` on this server exists on this machine (unlock it
         with `login`; otherwise `register` or `add_device` creates one)."""
@@ -375,6 +424,7 @@ class ClientCore:
             await asyncio.to_thread(store.close)
             raise
         self._start_session(store, identity, auth, username)
+        await self._restore_outbox()
         return self._require().account
 
     async def add_device(self, *, username: str, password: str, passphrase: str) -> AccountInfo:
@@ -417,6 +467,9 @@ class ClientCore:
         store.set_device_keys(store_identity(auth.device_id, identity))
         await asyncio.to_thread(store.save)
         self._start_session(store, identity, auth, username)
+        if self._outbox_store is not None:
+            # A queue left by an earlier device of this name cannot be opened by this one.
+            await asyncio.to_thread(self._outbox_store.clear)
         return auth
 
     def _start_session(
@@ -443,6 +496,14 @@ class ClientCore:
         self._executor = ThreadPoolExecutor(
             max_workers=_DECRYPT_WORKERS, thread_name_prefix="dialtone-decrypt"
         )
+        self._outbox_store = OutboxStore(
+            outbox_path(self.profile_path(username)),
+            identity,
+            server=self._server,
+            user_id=auth.user_id,
+            device_id=auth.device_id,
+            codec=self._codec,
+        )
 
     async def logout(self) -> None:
         """End the session on the server, disconnect, and lock the keystore."""
@@ -462,6 +523,7 @@ class ClientCore:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self._close_outbox()
         session, self._session = self._session, None
         if session is not None:
             async with self._save_lock:
@@ -473,8 +535,10 @@ class ClientCore:
         self._channels.clear()
         self._cursors.clear()
         self._profiles.clear()
+        self._presence.clear()
+        self._presence_watched.clear()
         self._dir_shared.clear()
-        self._outbox = Outbox(self.options.outbox_limit)
+        self._outbox = Outbox(self.options.outbox_limit, self._outbox_changed)
         self._synced_once = False
         self._revoked = False
 
@@ -494,6 +558,108 @@ class ClientCore:
         async with self._save_lock:
             if not session.store.closed and session.store.dirty:
                 await asyncio.to_thread(session.store.save)
+
+    # --- the offline queue on disk ----------------------------------------------------------------
+
+    def _outbox_changed(self) -> None:
+        """Save the queue soon (writes in a row coalesce into one)."""
+        if self._outbox_store is None:
+            return
+        self._outbox_dirty = True
+        if self._outbox_saver is None or self._outbox_saver.done():
+            self._outbox_saver = asyncio.get_running_loop().create_task(
+                self._save_outbox(), name="dialtone: saving the offline queue"
+            )
+
+    async def _save_outbox(self) -> None:
+        while self._outbox_dirty and self._outbox_store is not None:
+            self._outbox_dirty = False
+            snapshot = [
+                SavedMessage(
+                    frame=item.frame,
+                    body=item.view.body,
+                    sender_name=item.view.sender_name,
+                    created_at=item.view.created_at,
+                )
+                for item in self._outbox
+            ]
+            try:
+                await asyncio.to_thread(self._outbox_store.save, snapshot)
+            except OSError as exc:
+                self._emit(
+                    Error(text=f"the offline queue could not be saved on this machine: {exc}")
+                )
+                return
+
+    async def _close_outbox(self) -> None:
+        """Save the queue one last time (a revoked device's is deleted) and stop saving."""
+        store = self._outbox_store
+        if store is None:
+            return
+        saver = self._outbox_saver
+        if saver is not None:
+            with contextlib.suppress(Exception):
+                await saver
+        self._outbox_dirty = True
+        try:
+            if self._revoked:
+                await asyncio.to_thread(store.clear)
+            else:
+                await self._save_outbox()
+        finally:
+            self._outbox_store = None
+            self._outbox_saver = None
+            self._outbox_dirty = False
+
+    async def _restore_outbox(self) -> None:
+        """Queue again what was waiting to be sent when the client last stopped."""
+        session = self._require()
+        store = self._outbox_store
+        if store is None:
+            return
+        try:
+            saved = await asyncio.to_thread(store.load)
+        except UnreadableOutboxError as exc:
+            self._emit(Error(text=f"the saved offline queue was discarded: {exc}"))
+            await asyncio.to_thread(store.clear)
+            return
+        restored = 0
+        for message in saved:
+            frame = message.frame
+            view = DecryptedMessage(
+                channel_id=frame.channel_id,
+                seq=None,
+                client_msg_id=frame.client_msg_id,
+                sender_user_id=session.account.user_id,
+                sender_device_id=session.account.device_id,
+                sender_name=message.sender_name,
+                body=message.body,
+                server_ts=None,
+                created_at=message.created_at,
+                epoch=frame.key_epoch,
+                own=True,
+                pending=True,
+                sender_trust=DeviceTrust.OWN,
+            )
+            try:
+                self._outbox.add(Outgoing(frame=frame, view=view))
+            except OutboxFullError:
+                self._emit(
+                    Error(
+                        text="the saved offline queue holds more than the queue limit; the "
+                        "rest was dropped"
+                    )
+                )
+                break
+            self._emit(MessageQueued(channel_id=frame.channel_id, message=view))
+            restored += 1
+        if restored:
+            self._emit(
+                Notice(
+                    text=f"{restored} message(s) written while offline are queued again and go "
+                    "out once connected"
+                )
+            )
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> None:
         async def guarded() -> None:
@@ -673,6 +839,9 @@ class ClientCore:
         if self._synced_once:
             await self.refresh_channels()
             await self._observe_own_devices()
+            # Presence changes while we were away were not replayed: ask again.
+            for channel_id in sorted(self._presence_watched):
+                await self._refresh_presence(channel_id)
         self._synced_once = True
         await self._fetch_envelopes()
         sent = await self._flush_outbox()
@@ -790,6 +959,13 @@ class ClientCore:
             self._schedule_resend()
             return
         if item is None:
+            if (
+                event.ref is None
+                and event.code in _VOICE_REFUSALS
+                and self._voice is not None
+                and await self._voice.server_refused(event.message)
+            ):
+                return
             self._emit(Error(text=event.message, code=event.code))
             return
         if event.code == ErrorCode.STALE_EPOCH:
@@ -852,6 +1028,7 @@ class ClientCore:
         )
         item.view = attrs.evolve(item.view, epoch=key.epoch)
         item.sent_on = None
+        self._outbox_changed()
         return True
 
     async def _reseal_queued(self, channel_id: str) -> None:
@@ -906,6 +1083,7 @@ class ClientCore:
             await self._refresh_profiles(self._co_member_ids())
             await self._persist()
             self._channels_changed()
+            await self._refresh_presence(event.channel_id)
             return
         await self._refresh_members(event.channel_id)
         devices = await self._api.user_devices(event.user_id)
@@ -913,6 +1091,9 @@ class ClientCore:
         await self._share_directory_key(session.book.trusted_devices([event.user_id]))
         await self._refresh_profiles((event.user_id,))
         await self._persist()
+        if event.channel_id in self._presence_watched:
+            # The newcomer may have been online all along: no presence change would say so.
+            await self._refresh_presence(event.channel_id)
 
     async def _on_member_updated(self, event: wire_ws.MemberUpdated) -> None:
         if event.user_id == self._require().account.user_id:
@@ -1031,11 +1212,40 @@ class ClientCore:
         self._open_profile(event.profile)
 
     async def _on_presence(self, event: wire_ws.PresenceChanged) -> None:
-        self._emit(
-            Presence(
-                user_id=event.user_id, status=str(event.status), last_seen_at=event.last_seen_at
-            )
-        )
+        self._presence_seen(event.user_id, str(event.status), event.last_seen_at, always=True)
+
+    def _presence_seen(
+        self, user_id: str, status: str, last_seen_at: datetime | None, *, always: bool = False
+    ) -> None:
+        presence = Presence(user_id=user_id, status=status, last_seen_at=last_seen_at)
+        if always or self._presence.get(user_id) != presence:
+            self._presence[user_id] = presence
+            self._emit(presence)
+
+    async def _refresh_presence(self, channel_id: str) -> None:
+        """Load the presence of a channel's members (events only say what changes later)."""
+        if channel_id not in self._channels:
+            return
+        self._presence_watched.add(channel_id)
+        try:
+            entries = await self._api.presence(channel_id)
+        except ApiError as exc:
+            log.info("cannot load the presence of %s: %s", channel_id, exc)
+            return
+        for entry in entries:
+            self._presence_seen(entry.user_id, str(entry.status), entry.last_seen_at)
+
+    def presence(self, user_id: str) -> str:
+        """A user's presence as last known (``offline`` when nothing is known).
+
+        Args:
+            user_id: The user.
+
+        Returns:
+            ``online``, ``away``, ``dnd`` or ``offline``.
+        """
+        known = self._presence.get(user_id)
+        return known.status if known is not None else "offline"
 
     # --- devices and keys (internal) -------------------------------------------------------------
 
@@ -1334,7 +1544,10 @@ class ClientCore:
         members = channel.members or {}
         views = [
             MemberView(
-                user_id=m.user_id, display_name=self.display_name(m.user_id), role=str(m.role)
+                user_id=m.user_id,
+                display_name=self.display_name(m.user_id),
+                role=str(m.role),
+                presence=self.presence(m.user_id),
             )
             for m in members.values()
         ]
@@ -1611,8 +1824,13 @@ class ClientCore:
         return view
 
     async def open_channel(self, channel_id: str) -> HistoryPage:
-        """The newest page of a channel, verified and decrypted in worker threads."""
-        return await self.load_history(channel_id)
+        """The newest page of a channel, verified and decrypted in worker threads; the presence
+        of its members is loaded too (`Presence` events), and kept up to date from then on.
+        """
+        page, _ = await asyncio.gather(
+            self.load_history(channel_id), self._refresh_presence(channel_id)
+        )
+        return page
 
     async def load_history(
         self, channel_id: str, *, before: int | None = None, limit: int | None = None
@@ -1801,6 +2019,7 @@ class ClientCore:
         session = self._require()
         await self._api.revoke_device(device_id)
         if device_id == session.account.device_id:
+            self._revoked = True
             await self._logout_locally()
             self._emit(Offline(reason="this device was revoked"))
             return
@@ -1953,10 +2172,14 @@ class ClientCore:
         return self._voice
 
     async def voice_join(self, channel_id: str) -> None:
-        """Join a channel's voice room: TURN credentials to the daemon, then join on both sides.
+        """Join a channel's voice room: TURN credentials to the daemon, the daemon opens the
+        audio devices and the room, then the server lists us in it. A join that fails leaves
+        us in no room (`VoiceState` with no channel), and a join the server refuses afterwards
+        too (an `Error` says why).
 
         Raises:
             VoiceUnavailableError: The daemon is not connected.
+            VoiceJoinError: The daemon could not open the room.
         """
         self._channel_state(channel_id)
         await self._require_voice().join(channel_id)
@@ -1977,6 +2200,9 @@ class ClientCore:
 
 _TRY_AGAIN = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL_ERROR})
 """Error codes after which a refused message is sent again later."""
+
+_VOICE_REFUSALS = frozenset({ErrorCode.FORBIDDEN, ErrorCode.CONFLICT, ErrorCode.NOT_FOUND})
+"""Error codes with which the server refuses a ``voice.join`` (it sends no ``ref`` with them)."""
 
 _Handler = Callable[[ClientCore, Any], Coroutine[Any, Any, None]]
 

@@ -10,12 +10,15 @@ __all__ = [
     "ApiError",
     "ChannelNotFoundError",
     "CoreError",
+    "IncompatibleServerError",
     "NoChannelKeyError",
+    "NotDialtoneServerError",
     "NotLoggedInError",
     "OutboxFullError",
     "ServerUnreachableError",
     "UntrustedDeviceError",
     "UserNotFoundError",
+    "VoiceJoinError",
     "VoiceUnavailableError",
 ]
 
@@ -26,6 +29,15 @@ class CoreError(Exception):
 
 class ServerUnreachableError(CoreError):
     """The server could not be reached (connection refused, DNS, TLS, timeout)."""
+
+
+class NotDialtoneServerError(CoreError):
+    """Something answered at the server URL, but not the way a Dialtone server does (a wrong URL,
+    a path after the host, another web server)."""
+
+
+class IncompatibleServerError(CoreError):
+    """The server is a Dialtone server that speaks none of this client's protocol versions."""
 
 
 class ApiError(CoreError):
@@ -77,3 +89,8 @@ class OutboxFullError(CoreError):
 
 class VoiceUnavailableError(CoreError):
     """The voice daemon is not connected (not running, crashed, or refused the IPC connection)."""
+
+
+class VoiceJoinError(CoreError):
+    """Joining a voice room failed (the daemon could not open the audio devices, the server
+    refused the room...): the client is not in the room."""

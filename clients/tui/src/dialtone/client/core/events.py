@@ -48,6 +48,7 @@ __all__ = [
     "ReadMarker",
     "Reconnecting",
     "SafetyNumberView",
+    "ServerInfo",
     "SignalingRefused",
     "Speaking",
     "Synced",
@@ -128,6 +129,21 @@ class AccountInfo:
     def short_fingerprint(self) -> str:
         """The first two groups of the fingerprint, for the header."""
         return " ".join(self.fingerprint.split(" ")[:2])
+
+
+@attrs.frozen(kw_only=True)
+class ServerInfo:
+    """A Dialtone server that answered its health check.
+
+    Attributes:
+        server_url: The URL it answered at.
+        server_version: Its software version.
+        protocol_version: The wire protocol version this client will speak with it.
+    """
+
+    server_url: str
+    server_version: str
+    protocol_version: int
 
 
 @attrs.frozen(kw_only=True)

@@ -51,11 +51,17 @@ class Outbox:
 
     Args:
         limit: Most messages held.
+        on_change: Called after a message is added or removed (the core saves the queue then).
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, on_change: Callable[[], None] | None = None) -> None:
         self._limit = limit
         self._items: dict[str, Outgoing] = {}
+        self._on_change = on_change
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -72,6 +78,7 @@ class Outbox:
         if len(self._items) >= self._limit:
             raise OutboxFullError(f"{self._limit} messages are already waiting to be sent")
         self._items[item.client_msg_id] = item
+        self._changed()
 
     def get(self, client_msg_id: str) -> Outgoing | None:
         """The queued message with that id, if any."""
@@ -79,7 +86,10 @@ class Outbox:
 
     def pop(self, client_msg_id: str) -> Outgoing | None:
         """Remove and return a message (acked or refused)."""
-        return self._items.pop(client_msg_id, None)
+        item = self._items.pop(client_msg_id, None)
+        if item is not None:
+            self._changed()
+        return item
 
     def of_channel(self, channel_id: str) -> list[Outgoing]:
         """The queued messages of one channel, oldest first."""
@@ -94,6 +104,8 @@ class Outbox:
         dropped = self.of_channel(channel_id)
         for item in dropped:
             del self._items[item.client_msg_id]
+        if dropped:
+            self._changed()
         return dropped
 
 

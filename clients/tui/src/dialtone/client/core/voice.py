@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from dialtone.client.core.errors import VoiceUnavailableError
+from dialtone.client.core.errors import VoiceJoinError, VoiceUnavailableError
 from dialtone.client.core.events import (
     ClientEvent,
     Error,
@@ -49,6 +50,9 @@ log = logging.getLogger(__name__)
 _READ_CHUNK = 64 * 1024
 _RETRY_MIN_S = 0.5
 _RETRY_MAX_S = 10.0
+# Opening the audio devices and the room takes the daemon well under a second; past this, the
+# join is given up rather than shown as joined.
+_JOIN_TIMEOUT_S = 15.0
 
 SendWs = Callable[[wire_ws.ClientEvent], Awaitable[bool]]
 LookupBundle = Callable[[str, str], Awaitable[PublicBundle | None]]
@@ -131,6 +135,11 @@ class VoiceRelay:
         self._last_reason = ""
         self._rosters: dict[str, dict[str, VoiceParticipant]] = {}
         self._ice: tuple[IceServer, ...] | None = None
+        self._daemon_joining: asyncio.Future[None] | None = None
+        self._server_joining: str | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self.join_timeout = _JOIN_TIMEOUT_S
+        """Seconds the daemon may take to open a room before the join is given up."""
         self.channel_id: str | None = None
         """The voice room we are in, if any."""
         self.connected = False
@@ -176,6 +185,10 @@ class VoiceRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._task = None
+        for background in list(self._background):
+            background.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await background
 
     async def _run(self, path: Path, first: asyncio.Event) -> None:
         delay = _RETRY_MIN_S
@@ -212,6 +225,7 @@ class VoiceRelay:
                 await asyncio.sleep(delay)
 
     def _unavailable(self, reason: str) -> None:
+        self._daemon_join_failed(reason)
         if reason != self._last_reason:
             self._last_reason = reason
             self._emit(VoiceDaemonState(available=False, reason=reason))
@@ -274,6 +288,9 @@ class VoiceRelay:
             )
         elif isinstance(event, ipc.VoiceConnected):
             self.connected = event.channel_id == self.channel_id
+            joining = self._daemon_joining
+            if self.connected and joining is not None and not joining.done():
+                joining.set_result(None)
             self._emit_state()
         elif isinstance(event, ipc.VoiceDisconnected):
             self.connected = False
@@ -293,7 +310,8 @@ class VoiceRelay:
                     transmitting=event.transmitting,
                 )
             )
-        elif isinstance(event, ipc.DaemonError):
+        elif isinstance(event, ipc.DaemonError) and not self._daemon_join_failed(event.message):
+            # (An error during a join is the join's failure, reported by `join` itself.)
             self._emit(Error(text=f"voice: {event.message}", code=event.code))
 
     async def _on_ready(self, ready: ipc.DaemonReady) -> None:
@@ -308,8 +326,16 @@ class VoiceRelay:
             )
         )
         if self.channel_id is not None and ready.channel_id != self.channel_id:
-            # The daemon restarted while we were in a room: bring it back in.
-            await self._daemon_join(self.channel_id)
+            # The daemon restarted while we were in a room: bring it back in. Its answer comes
+            # through this very reader, so it is not awaited here.
+            channel_id = self.channel_id
+            joining = self._daemon_joining = asyncio.get_running_loop().create_future()
+            joining.add_done_callback(functools.partial(self._rejoin_done, channel_id))
+            try:
+                await self._daemon_join(channel_id)
+            except (VoiceUnavailableError, ConnectionError, OSError) as exc:
+                self._daemon_join_failed(str(exc))
+                return
             roster = self._rosters.get(self.channel_id)
             if roster is not None:
                 await self._try_command(
@@ -395,6 +421,8 @@ class VoiceRelay:
             Whether it was a voice event (handled here).
         """
         if isinstance(event, wire_ws.VoiceRoster):
+            if event.channel_id == self._server_joining:
+                self._server_joining = None
             self._rosters[event.channel_id] = {p.device_id: p for p in event.participants}
             await self._roster_changed(event.channel_id)
         elif isinstance(event, wire_ws.VoicePresence):
@@ -522,10 +550,13 @@ class VoiceRelay:
         )
 
     async def join(self, channel_id: str) -> None:
-        """Join a channel's voice room on the daemon and on the server.
+        """Join a channel's voice room: the daemon opens the audio devices and the room, then
+        the server lists us in it. A failure on the daemon's side (no audio device, TURN
+        needed but missing, no answer in time) leaves us in no room, on either side.
 
         Raises:
             VoiceUnavailableError: The daemon is not connected.
+            VoiceJoinError: The daemon could not open the room (its reason is in the message).
         """
         if not self.available:
             raise VoiceUnavailableError(self._last_reason or "the voice daemon is not connected")
@@ -534,19 +565,98 @@ class VoiceRelay:
         self._ice = await self._ice_servers()
         self.channel_id = channel_id
         self.connected = False
-        await self._daemon_join(channel_id)
-        await self._send_ws(
+        joining = self._daemon_joining = asyncio.get_running_loop().create_future()
+        try:
+            # The daemon first: only once it has the audio devices and the room open does the
+            # server list us in the room, so a failure leaves no trace on either side.
+            await self._daemon_join(channel_id)
+            await asyncio.wait_for(asyncio.shield(joining), self.join_timeout)
+        except TimeoutError:  # before OSError, of which it is a subclass
+            await self._abandon_join(channel_id)
+            raise VoiceJoinError(
+                f"could not join the voice room: the voice daemon did not open it within "
+                f"{self.join_timeout:g} s"
+            ) from None
+        except (VoiceJoinError, VoiceUnavailableError, ConnectionError, OSError) as exc:
+            await self._abandon_join(channel_id)
+            raise VoiceJoinError(f"could not join the voice room: {exc}") from exc
+        finally:
+            if self._daemon_joining is joining:
+                self._daemon_joining = None
+            if not joining.done():
+                joining.cancel()
+            elif not joining.cancelled():
+                joining.exception()  # seen: it was raised above, or the join had failed anyway
+        if await self._send_ws(
             wire_ws.VoiceJoin(channel_id=channel_id, muted=self.muted, deafened=self.deafened)
-        )
+        ):
+            self._server_joining = channel_id
         self._emit_state()
+
+    def _rejoin_done(self, channel_id: str, joining: asyncio.Future[None]) -> None:
+        if self._daemon_joining is joining:
+            self._daemon_joining = None
+        if joining.cancelled() or joining.exception() is None:
+            return
+
+        async def give_up() -> None:
+            await self._abandon_join(channel_id)
+            self._emit(
+                Error(
+                    text=f"voice: the restarted voice daemon could not rejoin the room: "
+                    f"{joining.exception()}"
+                )
+            )
+
+        task = asyncio.get_running_loop().create_task(give_up(), name="dialtone-voice-rejoin")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _daemon_join_failed(self, reason: str) -> bool:
+        """Fail a join the daemon has not confirmed yet; whether there was one."""
+        joining = self._daemon_joining
+        if joining is None or joining.done():
+            return False
+        joining.set_exception(VoiceJoinError(reason))
+        return True
+
+    async def _abandon_join(self, channel_id: str) -> None:
+        """Undo a join that failed: nothing says we are in the room any more."""
+        if self.channel_id == channel_id:
+            self.channel_id = None
+        self.connected = False
+        self._server_joining = None
+        await self._try_command(ipc.VoiceLeaveCommand(channel_id=channel_id))
+        # Harmless when the server never listed us: it ignores a leave of a room we are not in.
+        await self._send_ws(wire_ws.VoiceLeave(channel_id=channel_id))
+        self._emit_state()
+
+    async def server_refused(self, message: str) -> bool:
+        """The server answered an error while our join of a room was unanswered: it refused
+        the join (not a member, room full). Leave on the daemon's side too.
+
+        Args:
+            message: The server's explanation.
+
+        Returns:
+            Whether a join was waiting for the server (the error was about it).
+        """
+        channel_id = self._server_joining
+        if channel_id is None:
+            return False
+        await self._abandon_join(channel_id)
+        self._emit(Error(text=f"voice: the server refused the voice room: {message}"))
+        return True
 
     async def leave(self) -> None:
         """Leave the voice room (both sides)."""
+        self._daemon_join_failed("left before the room was open")
         channel_id = self.channel_id
         if channel_id is None:
             return
         self.channel_id = None
         self.connected = False
+        self._server_joining = None
         await self._try_command(ipc.VoiceLeaveCommand(channel_id=channel_id))
         await self._send_ws(wire_ws.VoiceLeave(channel_id=channel_id))
         self._emit_state()
@@ -566,12 +676,10 @@ class VoiceRelay:
     async def rejoin_server(self) -> None:
         """After a WebSocket reconnect: join the server's voice room again (rooms are per
         connection on the server)."""
-        if self.channel_id is not None:
-            await self._send_ws(
-                wire_ws.VoiceJoin(
-                    channel_id=self.channel_id, muted=self.muted, deafened=self.deafened
-                )
-            )
+        if self.channel_id is not None and await self._send_ws(
+            wire_ws.VoiceJoin(channel_id=self.channel_id, muted=self.muted, deafened=self.deafened)
+        ):
+            self._server_joining = self.channel_id
 
     async def _announce(self) -> None:
         if self.channel_id is not None:

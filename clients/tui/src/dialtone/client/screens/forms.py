@@ -134,6 +134,7 @@ class ConnectScreen(FormScreen):
                 Button("Add this device", id="add-device"),
                 classes="buttons",
             ),
+            Label("", id="progress", classes="form-help"),
         )
 
     def on_mount(self) -> None:
@@ -208,7 +209,28 @@ class ConnectScreen(FormScreen):
             )
             return
         sign_in = SignIn(mode=mode, server_url=server, username=username)
-        if mode is SignInMode.REGISTER:
+        self._set_busy(True)
+        self.query_one("#progress", Label).update(f"Checking {server}…")
+        self._check_then_go(sign_in)
+
+    def _set_busy(self, busy: bool) -> None:
+        for button in self.query(Button):
+            button.disabled = busy
+
+    @work(exclusive=True, group="check-server", exit_on_error=False)
+    async def _check_then_go(self, sign_in: SignIn) -> None:
+        # The server is asked first: a wrong URL or another kind of server is said here, not
+        # after the passwords and the keystore passphrase were typed.
+        try:
+            core = await self.host.core_for(sign_in.server_url)
+            await core.check_server()
+        except EXPECTED_ERRORS as exc:
+            self.show_error(explain(exc))
+            return
+        finally:
+            self._set_busy(False)
+            self.query_one("#progress", Label).update("")
+        if sign_in.mode is SignInMode.REGISTER:
             self.app.push_screen(RegisterScreen(sign_in, invite=self.host.options.invite_token))
         else:
             self.app.push_screen(LoginScreen(sign_in))
