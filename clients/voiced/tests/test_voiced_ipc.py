@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import uuid
@@ -18,6 +19,7 @@ import pytest
 
 from dialtone.ptt.testing import private_session_bus
 from dialtone.voiced.daemon import DAEMON_NAME
+from dialtone.voiced.ipc_server import IpcConnection
 from dialtone.voiced.testing import (
     DaemonProcess,
     IpcClient,
@@ -25,7 +27,7 @@ from dialtone.voiced.testing import (
     private_pulseaudio,
     running_daemon,
 )
-from dialtone.wire import PROTOCOL_VERSION
+from dialtone.wire import PROTOCOL_VERSION, Codec
 from dialtone.wire.common import IceServer, Ping, Pong
 from dialtone.wire.ipc import (
     DaemonError,
@@ -34,8 +36,10 @@ from dialtone.wire.ipc import (
     IceConfig,
     Identify,
     IpcErrorCode,
+    Level,
     Mute,
     PeerOffer,
+    Stats,
     Undeafen,
     Unmute,
     VoiceConnected,
@@ -404,3 +408,27 @@ async def test_a_tui_that_disconnects_mid_call_ends_it_cleanly(audible: DaemonPr
         ready = await watcher.identify(USER, DEVICE)
         assert ready.channel_id is None
     assert "Traceback" not in audible.log()
+
+
+async def test_level_events_a_tui_does_not_read_are_dropped_and_reported_in_stats() -> None:
+    # A TUI that stops reading loses level and stats events (never state events: those would
+    # disconnect it); the next stats event it does get says how many it missed.
+    theirs, ours = socket.socketpair()
+    _, writer = await asyncio.open_unix_connection(sock=ours)
+    connection = IpcConnection(writer, Codec(), number=1, pid=os.getpid())
+    level = Level(rms_dbfs=-30.0, peak_dbfs=-20.0, transmitting=True)
+    for _ in range(600):  # the loop does not run in between: the outbox (512) overflows
+        connection.send(level, droppable=True)
+    assert connection.dropped == 600 - 512
+    stats = Stats(frames_captured=1, capture_dropped=0, frames_played=1, playback_dropped=0)
+    theirs.setblocking(False)
+    tui_reader, _tui_writer = await asyncio.open_unix_connection(sock=theirs)
+    for _ in range(512):
+        line = await asyncio.wait_for(tui_reader.readline(), 10)
+        assert json.loads(line)["type"] == "voice.level"
+    connection.send(stats, droppable=True)
+    reported = json.loads(await asyncio.wait_for(tui_reader.readline(), 10))
+    assert reported["type"] == "stats"
+    assert reported["events_dropped"] == 600 - 512
+    connection.close()
+    assert await asyncio.wait_for(tui_reader.read(), 10) == b""

@@ -237,6 +237,7 @@ class VoiceCall:
             capture_dropped=capture.dropped if capture else 0,
             frames_played=playback.frames_played if playback else 0,
             playback_dropped=self.mixer.dropped,
+            playback_underflows=playback.underflows if playback else 0,
             peers=await self.room.stats(),
         )
 

@@ -23,9 +23,18 @@ import struct
 from pathlib import Path
 from typing import Final, Protocol
 
+import attrs
+
 from dialtone.voiced.errors import ConfigError, SocketInUseError, VoicedError
 from dialtone.wire import Codec, ProtocolError, Reason
-from dialtone.wire.ipc import DaemonError, IpcCommand, IpcErrorCode, IpcEvent, LineSplitter
+from dialtone.wire.ipc import (
+    DaemonError,
+    IpcCommand,
+    IpcErrorCode,
+    IpcEvent,
+    LineSplitter,
+    Stats,
+)
 
 __all__ = ["IpcConnection", "IpcHandler", "IpcServer", "peer_credentials"]
 
@@ -91,6 +100,8 @@ class IpcConnection:
         """
         if self._closed:
             return
+        if isinstance(event, Stats) and self.dropped:
+            event = attrs.evolve(event, events_dropped=self.dropped)
         try:
             line = self._codec.encode_ipc(event)
         except ProtocolError as exc:

@@ -529,4 +529,5 @@ class PeerLink:
             packets_lost=lost,
             bytes_sent=sent,
             bytes_received=received,
+            send_dropped=self.track.dropped,
         )

@@ -403,6 +403,7 @@ class PeerStats:
         packets_lost: Packets lost on receive.
         bytes_sent: Bytes sent.
         bytes_received: Bytes received.
+        send_dropped: Outgoing packets dropped because this connection's sender fell behind.
     """
 
     user_id: UserId
@@ -413,6 +414,7 @@ class PeerStats:
     packets_lost: Count = 0
     bytes_sent: Count = 0
     bytes_received: Count = 0
+    send_dropped: Count = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -424,6 +426,8 @@ class Stats:
         capture_dropped: Microphone frames dropped (queue full).
         frames_played: Frames played.
         playback_dropped: Frames dropped before playback.
+        playback_underflows: Times the output device ran dry because audio came late.
+        events_dropped: Level and stats events this TUI missed because it was not reading.
         peers: One entry per peer connection.
     """
 
@@ -432,6 +436,8 @@ class Stats:
     capture_dropped: Count
     frames_played: Count
     playback_dropped: Count
+    playback_underflows: Count = 0
+    events_dropped: Count = 0
     peers: Annotated[tuple[PeerStats, ...], Items(limits.MAX_VOICE_PARTICIPANTS)] = ()
 
 
