@@ -1,14 +1,16 @@
-"""Service-wide presence and voice-room bookkeeping (pure state, no I/O)."""
+"""Service-wide presence and voice-room bookkeeping, and the memory of ended sessions and
+devices (pure state, no I/O)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
+from dialtone.server.realtime.ended import RecentlyEnded
 from dialtone.server.realtime.presence import PresenceBook, PresenceChange
 from dialtone.server.realtime.voice import SeatChange, VoiceBook
 from dialtone.wire.common import VoiceParticipant
-from dialtone.wire.ws import VoiceChange
+from dialtone.wire.ws import CloseCode, VoiceChange
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -153,3 +155,22 @@ def test_voice_book_drops_a_replica_and_a_user_leaving_a_channel() -> None:
     assert len(book.leave_user_room(user, room)) == 2
     assert book.roster(room) == []
     assert book.close_room(room) == []
+
+
+def test_ended_sessions_and_devices_are_remembered_for_a_while() -> None:
+    """A revoked device wins over its ended session; both are forgotten after `keep` seconds."""
+    clock = [100.0]
+    ended = RecentlyEnded(keep=10.0, now=lambda: clock[0])
+    session, device, other = new_id(), new_id(), new_id()
+    assert ended.close_code(session_id=session, device_id=device) is None
+    ended.sessions_ended([session])
+    assert ended.close_code(session_id=session, device_id=device) is CloseCode.UNAUTHORIZED
+    clock[0] = 105.0
+    ended.device_revoked(device)
+    assert ended.close_code(session_id=session, device_id=device) is CloseCode.DEVICE_REVOKED
+    assert ended.close_code(session_id=other, device_id=other) is None
+    clock[0] = 110.0
+    assert ended.close_code(session_id=session, device_id=other) is None
+    assert ended.close_code(session_id=other, device_id=device) is CloseCode.DEVICE_REVOKED
+    clock[0] = 115.0
+    assert ended.close_code(session_id=session, device_id=device) is None

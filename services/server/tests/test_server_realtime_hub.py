@@ -66,7 +66,7 @@ async def receive_json(ws: aiohttp.ClientWebSocketResponse) -> dict[str, object]
 
 async def read_to_close(ws: aiohttp.ClientWebSocketResponse) -> tuple[list[int], int]:
     """Read event numbers until the close frame; return them and the close code it carried."""
-    numbers = []
+    numbers: list[int] = []
     while True:
         msg = await ws.receive(timeout=10)
         if msg.type is not aiohttp.WSMsgType.TEXT:
@@ -111,10 +111,13 @@ async def site() -> AsyncIterator[HubSite]:
         hub.attach(conn, channels)
         test_site.attached[conn.device_id] = conn
         try:
-            async for _msg in ws:
+            # Read the way `/v1/ws` sessions do, so server-side closes complete the handshake
+            # (and the handler returns only once its close is done).
+            while await conn.receive() is not None:
                 pass
         finally:
             hub.detach(conn)
+            await conn.wait_closed()
         return ws
 
     app = web.Application()

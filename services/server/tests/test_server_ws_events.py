@@ -17,7 +17,7 @@ from dialtone.server.testing import (
     register_user,
 )
 from dialtone.wire import http, ws
-from dialtone.wire.common import PresenceStatus
+from dialtone.wire.common import PresenceStatus, Role
 
 
 async def users(api: ApiClient, server: RunningServer, count: int) -> list[TestUser]:
@@ -165,6 +165,34 @@ async def test_channel_changes_made_over_http_reach_members(
     assert (available.key_epoch, available.sender_device_id) == (2, alice.device.device_id)
     assert await c.quiet(ws.EnvelopeAvailable, within=0.05, key_epoch=2)
     assert await m.quiet(within=0.1)
+
+
+async def test_a_role_change_reaches_the_members_only(
+    api: ApiClient, server: RunningServer
+) -> None:
+    """An owner's role change is announced as `channel.member.updated` to every member (the
+    promoted one included) and to no outsider."""
+    alice, bob, carol, mallory = await users(api, server, 4)
+    channel = await create_channel(api, alice)
+    for user in (bob, carol):
+        await add_member(api, channel, alice, user)
+    a, b, c, m = [await WsClient.connect(api, u) for u in (alice, bob, carol, mallory)]
+    await api.call(
+        "PATCH",
+        f"/v1/channels/{channel.channel_id}/members/{bob.user_id}",
+        http.MemberInfo,
+        body=http.MemberUpdateRequest(role=Role.ADMIN),
+        token=alice.token,
+    )
+    for client in (a, b, c):
+        updated = await client.next(ws.MemberUpdated)
+        assert (updated.channel_id, updated.user_id, updated.role, updated.updated_by) == (
+            channel.channel_id,
+            bob.user_id,
+            Role.ADMIN,
+            alice.user_id,
+        )
+    assert await m.quiet(ws.MemberUpdated)
 
 
 async def test_a_removed_member_hears_it_and_then_nothing_more(

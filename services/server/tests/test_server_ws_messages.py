@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 
+from dialtone.server.clock import ManualClock
 from dialtone.server.keys import STORAGE_KEY
 from dialtone.server.realtime.testing import WsClient
+from dialtone.server.realtime.wiring import HUB_KEY
 from dialtone.server.testing import (
     ApiClient,
     RunningServer,
+    StartServer,
     TestUser,
     add_member,
     create_channel,
     register_user,
 )
 from dialtone.wire import ws
-from dialtone.wire.common import ErrorCode
+from dialtone.wire.common import ErrorCode, Ping, Pong
 
 
 async def users(api: ApiClient, server: RunningServer, count: int) -> list[TestUser]:
@@ -125,3 +129,44 @@ async def test_refused_messages_get_an_error_with_their_id(
     assert (error.code, error.ref) == (ErrorCode.STALE_EPOCH, stale)
     assert await server.app[STORAGE_KEY].messages.last_seq(channel.channel_id) == 0
     assert await a.quiet(ws.MessageNew)
+
+
+async def test_frames_over_the_event_budget_get_rate_limited_errors_with_their_id(
+    api: ApiClient, start_server: StartServer, manual_clock: ManualClock
+) -> None:
+    """Once a device's event budget is spent, a message is refused with `rate_limited` whose
+    `ref` is its `client_msg_id` (signaling: its `call_id`), so the client can mark it and send it
+    again; nothing is stored, and the same id goes through once the budget has refilled."""
+    server = await start_server(clock=manual_clock)
+    api = ApiClient(api.session, server.base_url)
+    (alice,) = await users(api, server, 1)
+    channel = await create_channel(api, alice)
+    a = await WsClient.connect(api, alice)
+    settings = server.app[HUB_KEY].settings
+    # The manual clock stands still: the bucket does not refill until the test moves it.
+    for ping_id in range(settings.event_burst):
+        await a.send(Ping(ping_id=ping_id))
+    assert len(await a.collect(Pong, settings.event_burst)) == settings.event_burst
+    msg_id = await a.send_message(channel.channel_id)
+    error = await a.next(ws.ErrorEvent)
+    assert (error.code, error.ref) == (ErrorCode.RATE_LIMITED, msg_id)
+    call_id = "call-" + secrets.token_hex(4)
+    await a.send(
+        ws.WebRtcOffer(
+            channel_id=channel.channel_id,
+            call_id=call_id,
+            to_device_id=alice.device.device_id,
+            sdp="v=0\r\n",
+            signature=secrets.token_bytes(64),
+        )
+    )
+    error = await a.next(ws.ErrorEvent)
+    assert (error.code, error.ref) == (ErrorCode.RATE_LIMITED, call_id)
+    await a.send(ws.TypingStart(channel_id=channel.channel_id))
+    error = await a.next(ws.ErrorEvent)
+    assert (error.code, error.ref) == (ErrorCode.RATE_LIMITED, None)
+    assert await server.app[STORAGE_KEY].messages.last_seq(channel.channel_id) == 0
+    manual_clock.advance(1.0)
+    await a.send_message(channel.channel_id, client_msg_id=msg_id)
+    ack = await a.next(ws.MessageAck)
+    assert (ack.client_msg_id, ack.seq) == (msg_id, 1)

@@ -42,6 +42,21 @@ _CREATED: Final = frozenset(
     }
 )
 
+# What a route does besides its answer, where a client must know it (effects on live sockets).
+_DESCRIPTIONS: Final = {
+    ("POST", "/v1/logout"): (
+        "Ends the caller's session. Its open /v1/ws connections are closed at once with close "
+        "code 4001 (log in again); other sessions stay connected."
+    ),
+    ("DELETE", "/v1/sessions/{session_id}"): (
+        "Ends one of the caller's sessions. Its open /v1/ws connections are closed at once with "
+        "close code 4001."
+    ),
+    ("DELETE", "/v1/devices/{device_id}"): (
+        "Revokes one of the caller's devices and ends its sessions. Its open /v1/ws connections "
+        "receive device.revoked, then close code 4005."
+    ),
+}
 _HISTORY_QUERY: Final = (
     ("before", "Exclusive upper bound on seq.", 0, limits.MAX_SAFE_INT),
     (
@@ -154,6 +169,9 @@ def _operation(route: wire_http.Route, schemas: dict[str, Any]) -> dict[str, Any
         "operationId": _operation_id(route.method, route.path),
         "summary": _summary(route),
     }
+    description = _DESCRIPTIONS.get((route.method, route.path))
+    if description is not None:
+        operation["description"] = description
     if route.auth == "admin":
         operation["security"] = [{"admin": []}]
     elif route.auth in {"session", "pending"}:

@@ -306,8 +306,8 @@ class PublishedEvent:
 class RecordingEvents:
     """An `EventPublisher` that records every event and forwards it to the application's own.
 
-    Tests read `events` to check that an HTTP change was announced; the events still reach real
-    WebSocket clients through the realtime side's publisher.
+    Tests read `events` to check that an HTTP change was announced (and `ended_sessions` for
+    logouts); the events still reach real WebSocket clients through the realtime side's publisher.
 
     Args:
         inner: The publisher the application wired (filled in when the server starts).
@@ -316,6 +316,7 @@ class RecordingEvents:
     def __init__(self, inner: EventPublisher | None = None) -> None:
         self.inner = inner
         self.events: list[PublishedEvent] = []
+        self.ended_sessions: list[str] = []
 
     async def publish_channel_event(self, channel_id: str, event: object) -> None:
         """Record and forward a channel event."""
@@ -330,6 +331,12 @@ class RecordingEvents:
         )
         if self.inner is not None:
             await self.inner.publish_user_event(user_ids, event)
+
+    async def end_sessions(self, session_ids: Collection[str]) -> None:
+        """Record and forward ended sessions (in `ended_sessions`)."""
+        self.ended_sessions.extend(session_ids)
+        if self.inner is not None:
+            await self.inner.end_sessions(session_ids)
 
     def of_type(self, cls: type[T]) -> list[T]:
         """Return the recorded events of one wire type, oldest first.

@@ -13,6 +13,12 @@ Channel messages carry their per-channel sequence number. The connection remembe
 it sent per channel, which makes the switch from database catch-up to live traffic exact: a live
 message already sent from the database is skipped, and a hole (which the ordered event stream
 should never produce) closes the connection with `RESYNC` instead of silently losing a message.
+
+A close started by the server completes the WebSocket close handshake: the frames due before it
+are written, the session's reader steps aside (`receive` returns None), and the socket stays open
+until the client's answering close frame arrives (or the close timeout cuts it). A client that
+is still writing meanwhile therefore reads the close code (4005 after a revocation, 4001 after a
+logout) rather than a connection reset.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from aiohttp import web
+from aiohttp import WSMessage, WSMsgType, web
 
 from dialtone.wire.fields import ChannelId, DeviceId, UserId
 from dialtone.wire.ws import CloseCode
@@ -37,6 +43,8 @@ DIRECT_WRITE_LIMIT = 64 * 1024
 
 RESYNC = CloseCode.TRY_AGAIN_LATER
 """Close code when the server cannot vouch for an unbroken stream: reconnect and resume."""
+
+_END_OF_FRAMES = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED})
 
 
 class WriteBatcher:
@@ -96,6 +104,8 @@ class Connection:
         "_pending",
         "_queue",
         "_queue_limit",
+        "_reader_gone",
+        "_receiving",
         "_transport",
         "_writer_task",
         "_ws",
@@ -156,6 +166,10 @@ class Connection:
         self._held: list[tuple[ChannelId | None, int, bytes]] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        # The read in progress in `receive`, and an event set while there is none (see `_close`).
+        self._receiving: asyncio.Future[WSMessage] | None = None
+        self._reader_gone = asyncio.Event()
+        self._reader_gone.set()
 
     def __repr__(self) -> str:
         return f"<Connection {self.conn_id} user={self.user_id} device={self.device_id}>"
@@ -392,18 +406,62 @@ class Connection:
             elif self._advance(channel_id, seq):
                 self._write(frame)
 
+    # -- receiving ----------------------------------------------------------------------------
+
+    async def receive(self) -> WSMessage | None:
+        """Return the client's next frame, or None once the connection is closing (either side).
+
+        Only one task may read; it must read through this method, so that a close started by
+        the server (`close`) can take the reader's place and wait for the client's answering close
+        frame itself (see `_close`).
+
+        Returns:
+            A text, binary or error frame; None when the client closed, the socket is gone, or the
+            server has started closing.
+        """
+        if self.close_code is not None:
+            return None
+        # A task of its own, so that `_close` can stop this read without touching the caller.
+        receiving = asyncio.ensure_future(self._ws.receive())
+        self._receiving = receiving
+        self._reader_gone.clear()
+        try:
+            msg = await receiving
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if receiving.cancelled() and current is not None and not current.cancelling():
+                return None  # stopped by `_close`; a frame already parsed stays in aiohttp's queue
+            receiving.cancel()
+            raise
+        finally:
+            self._receiving = None
+            self._reader_gone.set()
+        if msg.type in _END_OF_FRAMES:
+            return None
+        return msg
+
     # -- closing ------------------------------------------------------------------------------
 
-    def close(self, code: int, *, drain: bool = False, timeout: float | None = None) -> None:
+    def close(
+        self,
+        code: int,
+        *,
+        drain: bool = False,
+        timeout: float | None = None,
+        await_reply: bool = True,
+    ) -> None:
         """Start closing the connection with `code` (idempotent; the first code wins).
 
         Args:
             code: The close code the client receives.
-            drain: Hand queued frames to the transport before the close frame (graceful shutdown);
-                otherwise frames still queued for a backed-up peer are discarded (the client
-                resumes from the database).
+            drain: Hand queued frames to the transport before the close frame (graceful shutdown,
+                revocation notices); otherwise frames still queued for a backed-up peer are
+                discarded (the client resumes from the database).
             timeout: Seconds for the queue and the close handshake before the socket is cut
                 (default: the connection's close timeout).
+            await_reply: Keep the socket open until the client's answering close frame arrives,
+                so the client reliably reads `code`. False when the server no longer reads from
+                its sockets (shutdown): the socket is then closed right after the close frame.
         """
         if self.close_code is not None:
             return
@@ -415,13 +473,24 @@ class Connection:
         # This turn's frames were due before the close frame in any case.
         self.flush_pending()
         limit = self._close_timeout if timeout is None else timeout
-        self._close_task = asyncio.get_running_loop().create_task(self._close(code, limit))
+        self._close_task = asyncio.get_running_loop().create_task(
+            self._close(code, limit, await_reply)
+        )
 
-    async def _close(self, code: int, limit: float) -> None:
+    async def _close(self, code: int, limit: float, await_reply: bool) -> None:
         ws = self._ws
         try:
             async with asyncio.timeout(limit):
                 await self._idle.wait()
+                if await_reply:
+                    # aiohttp's `close` waits for the client's close frame only when no other task
+                    # is reading; with a concurrent reader it closes the socket right after its
+                    # own close frame, and a client still writing then gets a reset (and reports
+                    # 1006) instead of `code`. So the reader steps aside first.
+                    receiving = self._receiving
+                    if receiving is not None:
+                        receiving.cancel()
+                    await self._reader_gone.wait()
                 reason = CloseCode(code).name if code in set(CloseCode) else ""
                 await ws.close(code=code, message=reason.encode())
         except TimeoutError:

@@ -301,6 +301,9 @@ class Hub:
     ) -> None:
         """Close every connection after handing it `notice` and its queued frames.
 
+        Meant for shutdown, when aiohttp no longer reads from the sockets: the clients' answering
+        close frames cannot arrive, so each socket is closed right after the server's close frame.
+
         Args:
             code: The close code.
             notice: A frame sent to each connection first (for example "reconnect"), or `None`.
@@ -311,7 +314,7 @@ class Hub:
         for conn in conns:
             if notice is not None:
                 conn.send_now(notice)
-            conn.close(code, drain=True, timeout=handshake)
+            conn.close(code, drain=True, timeout=handshake, await_reply=False)
         if conns:
             waits = [asyncio.ensure_future(conn.wait_closed()) for conn in conns]
             _done, pending = await asyncio.wait(waits, timeout=within)

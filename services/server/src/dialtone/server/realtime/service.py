@@ -25,6 +25,7 @@ from uuid import uuid4
 from dialtone.server.clock import Clock
 from dialtone.server.realtime.cluster import Effect, Kind, Signal, SignalCodec
 from dialtone.server.realtime.connection import RESYNC, Connection
+from dialtone.server.realtime.ended import RecentlyEnded
 from dialtone.server.realtime.frames import text_frame
 from dialtone.server.realtime.hub import Hub
 from dialtone.server.realtime.pipeline import REJECTIONS, MessagePipeline, Submission
@@ -106,6 +107,8 @@ class Realtime:
         self._own_heartbeat_at = 0.0
         self._ping_ids = 0
         self._taking_messages = True
+        # Longer than a connection may take from its authenticated upgrade to joining the hub.
+        self._ended = RecentlyEnded(keep=settings.hello_timeout + 60.0, now=self._loop_time)
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -235,12 +238,19 @@ class Realtime:
     ) -> None:
         """Register a new connection (live traffic is held until its resume is done).
 
+        A connection whose session ended or whose device was revoked since it was authenticated
+        is closed instead (4001 or 4005).
+
         Args:
             conn: The connection.
             channels: The channels its user is a member of.
             status: The status the user chose (announced when they come online; `offline`
                 means invisible: nothing is announced).
         """
+        ended = self._ended.close_code(session_id=conn.session_id, device_id=conn.device_id)
+        if ended is not None:
+            conn.close(ended)
+            return
         channel_list = list(channels)
         if not self.hub.attach(conn, channel_list):
             return
@@ -583,6 +593,7 @@ class Realtime:
             self._on_user_event(body)
         elif kind is Kind.SESSIONS_ENDED:
             ended = set(body["s"])
+            self._ended.sessions_ended(ended)
             self.hub.close_where(lambda c: c.session_id in ended, ws.CloseCode.UNAUTHORIZED)
         elif kind is Kind.DEVICE_EVENT:
             self.hub.to_device(body["u"], body["d"], text_frame(body["e"].encode()))
@@ -605,20 +616,20 @@ class Realtime:
             self._forget_replica(signal.replica)
 
     def _on_channel_event(self, body: dict[str, Any]) -> None:
-        self._effect_before(body)
         frame = text_frame(body["e"].encode())
+        self._effect_before(body, frame)
         self.hub.fanout(body["c"], frame, exclude_device=body.get("x"))
         self._effect_after(body)
 
     def _on_user_event(self, body: dict[str, Any]) -> None:
-        self._effect_before(body)
         frame = text_frame(body["e"].encode())
+        self._effect_before(body, frame)
         exclude = body.get("x")
         for user_id in body["u"]:
             self.hub.to_user(user_id, frame, exclude_device=exclude)
         self._effect_after(body)
 
-    def _effect_before(self, body: dict[str, Any]) -> None:
+    def _effect_before(self, body: dict[str, Any], frame: bytes) -> None:
         effect = body.get("fx")
         if effect == Effect.SUBSCRIBE:
             self.hub.subscribe(body["fc"], body["fu"])
@@ -626,6 +637,15 @@ class Realtime:
             channel_id, user_id = body["fc"], body["fu"]
             self.hub.unsubscribe(channel_id, user_id)
             self._apply_voice_locally(self.voice.leave_user_room(user_id, channel_id))
+        elif effect == Effect.CLOSE_DEVICE:
+            # The revoked device hears the notice (even mid-resume, and after whatever is already
+            # queued for it), then the 4005 close; the fan-out that follows skips its connection.
+            device_id = body["fd"]
+            self._ended.device_revoked(device_id)
+            for conn in self.hub:
+                if conn.device_id == device_id and not conn.closing:
+                    conn.send_now(frame)
+                    conn.close(ws.CloseCode.DEVICE_REVOKED, drain=True)
 
     def _effect_after(self, body: dict[str, Any]) -> None:
         effect = body.get("fx")
@@ -634,9 +654,7 @@ class Realtime:
             self._apply_voice_locally(self.voice.close_room(channel_id))
             self.hub.drop_channel(channel_id)
         elif effect == Effect.CLOSE_DEVICE:
-            device_id = body["fd"]
-            self._apply_voice_locally(self.voice.leave(device_id))
-            self.hub.close_where(lambda c: c.device_id == device_id, ws.CloseCode.DEVICE_REVOKED)
+            self._apply_voice_locally(self.voice.leave(body["fd"]))
 
     def _on_presence(self, replica: str, body: dict[str, Any]) -> None:
         change = self.presence.apply_remote(

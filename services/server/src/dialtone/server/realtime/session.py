@@ -9,6 +9,7 @@ a duplicate at the switch-over.
 from __future__ import annotations
 
 import logging
+import math
 from datetime import datetime
 
 from aiohttp import WSMsgType, web
@@ -81,7 +82,7 @@ async def serve(
     session = Session(rt, conn)
     try:
         await session.resume(hello_event, version)
-        await session.run(websocket)
+        await session.run()
     except Exception:
         # Nothing can be reported over HTTP any more; the client reconnects and resumes.
         log.exception("WebSocket session of connection %s failed", conn.conn_id)
@@ -127,6 +128,19 @@ async def _receive_hello(
     return event, version
 
 
+def frame_ref(event: ws.ClientEvent) -> str | None:
+    """Return the id an `error` about a client frame refers to, if the frame has one.
+
+    Args:
+        event: The decoded client frame.
+
+    Returns:
+        Its `client_msg_id` (messages) or `call_id` (WebRTC signaling), else None.
+    """
+    ref: str | None = getattr(event, "client_msg_id", None) or getattr(event, "call_id", None)
+    return ref
+
+
 class Session:
     """The protocol state of one connection.
 
@@ -154,6 +168,8 @@ class Session:
         [presence] = await storage.directory.presence([conn.user_id])
         conn.hold_live()
         rt.attach(conn, channels, PresenceStatus(presence.status))
+        if conn.closing:
+            return  # its session or device ended after the upgrade was authenticated
         settings = rt.settings
         conn.send_now(
             rt.frame(
@@ -214,22 +230,16 @@ class Session:
             await conn.flush()
         return len(await rt.storage.messages.since(channel_id, after, limit=1)) == 0
 
-    async def run(self, websocket: web.WebSocketResponse) -> None:
-        """Handle client frames until the connection closes.
-
-        Args:
-            websocket: The connection's WebSocket.
-        """
+    async def run(self) -> None:
+        """Handle client frames until the connection closes (either side)."""
         conn = self.conn
         monotonic = self.rt.clock.monotonic
-        async for msg in websocket:
+        while (msg := await conn.receive()) is not None:
             conn.last_seen = monotonic()
             if msg.type is WSMsgType.TEXT:
                 await self.handle(msg.data)
             else:
                 self._bad_frame(ErrorCode.BAD_REQUEST, "frames are JSON text")
-            if conn.closing:
-                break
 
     def _bad_frame(self, code: ErrorCode, message: str) -> None:
         self._bad_frames += 1
@@ -244,9 +254,8 @@ class Session:
             data: The frame's text.
         """
         rt, conn = self.rt, self.conn
-        if rt.limiter.acquire(conn.device_id) > 0.0:
-            rt.reply_error(conn, ErrorCode.RATE_LIMITED, "too many events; slow down")
-            return
+        # Every frame counts against the budget, also one that turns out to be undecodable.
+        wait = rt.limiter.acquire(conn.device_id)
         try:
             event = rt.codec.decode_ws_client(data)
         except ProtocolError as exc:
@@ -255,6 +264,12 @@ class Session:
             if self._bad_frames > MAX_BAD_FRAMES:
                 conn.close(ws.CloseCode.PROTOCOL_ERROR)
             return
+        if wait > 0.0:
+            # Carries the frame's id like every per-frame error, so the client can retry it.
+            retry_ms = max(1, math.ceil(wait * 1000))
+            message = f"too many events; retry in {retry_ms} ms"
+            rt.reply_error(conn, ErrorCode.RATE_LIMITED, message, frame_ref(event))
+            return
         try:
             await self._dispatch(event)
         except Exception as exc:
@@ -262,8 +277,9 @@ class Session:
             log.warning(
                 "connection %s: %s failed (%s)", conn.conn_id, event.type, type(exc).__name__
             )
-            ref = getattr(event, "client_msg_id", None) or getattr(event, "call_id", None)
-            rt.reply_error(conn, ErrorCode.UNAVAILABLE, "temporarily unavailable; retry", ref)
+            rt.reply_error(
+                conn, ErrorCode.UNAVAILABLE, "temporarily unavailable; retry", frame_ref(event)
+            )
 
     async def _dispatch(self, event: ws.ClientEvent) -> None:
         rt, conn = self.rt, self.conn

@@ -177,8 +177,8 @@ class WsClient:
                 raise TimeoutError("no event in time")
             msg = await self.websocket.receive(timeout=remaining)
             if msg.type is aiohttp.WSMsgType.CLOSE:
-                # The code the server sent (aiohttp reports 1006 instead when the server has
-                # already dropped the socket by the time the client's close reply goes out).
+                # The code in the server's close frame (the server waits for the client's
+                # answering close, so `websocket.close_code` reports the same code).
                 raise WsClosedError(int(msg.data))
             if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                 raise WsClosedError(self.websocket.close_code)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from dialtone.crypto.accounts import token_digest
 from dialtone.server.errors import ApiError
 from dialtone.server.keys import CLOCK_KEY, STORAGE_KEY
 from dialtone.server.realtime import session
@@ -36,19 +35,16 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     token = bearer_token(request)
     if token is None:
         raise unauthorized()
-    storage = request.app[STORAGE_KEY]
-    now = request.app[CLOCK_KEY].now()
-    principal = await authenticate_token(storage, token, now=now)
-    live = await storage.sessions.authenticate(token_digest(token), now=now)
-    if live is None:
-        raise unauthorized()
+    principal = await authenticate_token(
+        request.app[STORAGE_KEY], token, now=request.app[CLOCK_KEY].now()
+    )
     return await session.serve(
         rt,
         request,
         user_id=principal.user_id,
         device_id=principal.device_id,
         session_id=principal.session_id,
-        session_expires_at=live.expires_at,
+        session_expires_at=principal.session_expires_at,
     )
 
 

@@ -197,13 +197,14 @@ async def add_device(deps: Deps, request: http.DeviceAddRequest) -> http.AuthRes
 
 
 async def logout(deps: Deps, principal: Principal) -> None:
-    """End the caller's session.
+    """End the caller's session and close its WebSocket connections (4001).
 
     Args:
         deps: Services' dependencies.
         principal: The caller.
     """
     await deps.storage.sessions.delete(principal.session_id, user_id=principal.user_id)
+    await deps.events.end_sessions([principal.session_id])
 
 
 async def list_sessions(deps: Deps, principal: Principal) -> http.SessionListResponse:
@@ -226,7 +227,7 @@ async def list_sessions(deps: Deps, principal: Principal) -> http.SessionListRes
 
 
 async def delete_session(deps: Deps, principal: Principal, session_id: str) -> None:
-    """End one of the caller's sessions.
+    """End one of the caller's sessions and close its WebSocket connections (4001).
 
     Args:
         deps: Services' dependencies.
@@ -238,3 +239,4 @@ async def delete_session(deps: Deps, principal: Principal, session_id: str) -> N
     """
     if not await deps.storage.sessions.delete(session_id, user_id=principal.user_id):
         raise not_found("no such session")
+    await deps.events.end_sessions([session_id])

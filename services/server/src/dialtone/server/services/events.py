@@ -5,7 +5,8 @@ stores it under `EVENTS_KEY`; `create_app` refuses to start without it. HTTP ser
 their database transaction committed, so a client that hears an event can fetch the new state.
 
 Events are `dialtone.wire` server-to-client event objects (e.g. channel updated, member added,
-key rotated, envelope available, device joined, profile updated).
+key rotated, envelope available, device joined, profile updated). Ended sessions (logout) are not
+an event: their connections are closed.
 """
 
 from __future__ import annotations
@@ -32,6 +33,16 @@ class EventPublisher(Protocol):
         Args:
             user_ids: Recipients (e.g. a removed member, or a user's own other devices).
             event: A `dialtone.wire` server event.
+        """
+        ...
+
+    async def end_sessions(self, session_ids: Collection[str]) -> None:
+        """Close the live connections of sessions that just ended (logout), on every replica.
+
+        Their clients get close code 4001 (`unauthorized`: log in again).
+
+        Args:
+            session_ids: The sessions, already deleted from the database.
         """
         ...
 

@@ -65,7 +65,9 @@ class SessionStore:
     ) -> AuthenticatedSession | None:
         """Return the live session for a token digest, or None; note its use.
 
-        A session is live when it has not expired and its device is not revoked.
+        A session is live when it has not expired and its device is not revoked. One statement
+        (one round trip per authenticated request): it also refreshes `last_used_at` when that is
+        older than `LAST_USED_GRANULARITY`.
 
         Args:
             token_digest: Digest of the presented token.
@@ -75,21 +77,21 @@ class SessionStore:
             The session with its device status and the user's admin flag, or None.
         """
         row = await self._pool.fetchrow(
-            "SELECT s.id, s.user_id, s.device_id, s.expires_at, s.last_used_at, u.is_admin, "
-            "d.approved_at IS NOT NULL AS approved "
-            "FROM sessions s JOIN devices d ON d.id = s.device_id JOIN users u ON u.id = s.user_id "
-            "WHERE s.token_digest = $1 AND s.expires_at > $2 AND d.revoked_at IS NULL",
+            "WITH live AS ("
+            " SELECT s.id, s.user_id, s.device_id, s.expires_at, s.last_used_at, u.is_admin,"
+            " d.approved_at IS NOT NULL AS approved"
+            " FROM sessions s JOIN devices d ON d.id = s.device_id JOIN users u ON u.id = s.user_id"
+            " WHERE s.token_digest = $1 AND s.expires_at > $2 AND d.revoked_at IS NULL"
+            "), touched AS ("
+            " UPDATE sessions SET last_used_at = $2 FROM live WHERE sessions.id = live.id"
+            " AND (live.last_used_at IS NULL OR live.last_used_at <= $3) RETURNING sessions.id"
+            ") SELECT live.*, EXISTS (SELECT 1 FROM touched) AS touched FROM live",
             token_digest,
             now,
+            now - LAST_USED_GRANULARITY,
         )
         if row is None:
             return None
-        last_used = row["last_used_at"]
-        if last_used is None or now - last_used >= LAST_USED_GRANULARITY:
-            await self._pool.execute(
-                "UPDATE sessions SET last_used_at = $2 WHERE id = $1", row["id"], now
-            )
-            last_used = now
         return AuthenticatedSession(
             session_id=_rows.text_id(row["id"]),
             user_id=_rows.text_id(row["user_id"]),
@@ -97,7 +99,7 @@ class SessionStore:
             is_admin=row["is_admin"],
             device_status="approved" if row["approved"] else "pending",
             expires_at=row["expires_at"],
-            last_used_at=last_used,
+            last_used_at=now if row["touched"] else row["last_used_at"],
         )
 
     async def list_for_user(self, user_id: str, *, now: datetime) -> list[SessionRecord]:
