@@ -22,9 +22,6 @@ from dialtone.wire.common import SUPPORTED_PROTOCOL_VERSIONS, ChannelCursor, Dev
 
 E = TypeVar("E")
 
-_client_ids = itertools.count(1)
-
-
 class WsClosedError(Exception):
     """The server closed the WebSocket while an event was awaited.
 
@@ -60,6 +57,7 @@ class WsClient:
         self.replayed: list[ws.MessageNew] = []
         self.inbox: list[ws.ServerEvent] = []
         self.answer_pings = True
+        self._client_ids = itertools.count(1)
 
     @classmethod
     async def connect(
@@ -143,7 +141,7 @@ class WsClient:
         Returns:
             The client message id.
         """
-        msg_id = client_msg_id or f"m{next(_client_ids)}-{secrets.token_hex(4)}"
+        msg_id = client_msg_id or f"m{next(self._client_ids)}-{secrets.token_hex(4)}"
         await self.send(
             ws.MessageSend(
                 channel_id=channel_id,
