@@ -7,7 +7,8 @@ health check.
 Then a user's new device and its approval, key rotation when a member or device is removed,
 messages that cannot be read yet or whose sender is not verified, a loud warning when known device
 keys change, and WebRTC signaling relayed between two cores through the server (and refused when
-rewritten on the way); a voice join that fails leaves the client in no room.
+rewritten on the way); a voice join that fails leaves the client in no room, and TURN credentials
+are renewed during a call before they expire and after a reconnect.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import json
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -71,6 +73,7 @@ from dialtone.server.testing import (
     free_port,
 )
 from dialtone.wire import Codec, ipc
+from dialtone.wire.common import IceServer
 
 T = TypeVar("T")
 CHEAP: Final = ScryptParams(log2_n=4, r=1, p=1)
@@ -877,6 +880,9 @@ async def test_changed_device_keys_raise_a_loud_warning_and_get_no_new_keys(
     bob = await harness.user("bob")
     channel_id = await harness.channel(alice, "mitm", bob)
     impostor = DeviceIdentity.generate().public_bundle
+    # Marked before the change: Bob may see it on his own (still handling the channel's
+    # creation) before he is asked to verify Alice.
+    since = bob.seen.mark()
     await db_execute(
         db_url,
         "UPDATE devices SET x25519_public = $2, ed25519_public = $3, key_signature = $4 "
@@ -886,7 +892,6 @@ async def test_changed_device_keys_raise_a_loud_warning_and_get_no_new_keys(
         impostor.ed25519_public,
         impostor.signature,
     )
-    since = bob.seen.mark()
     view = await bob.core.verify_user("alice")
     warning = await bob.seen.wait(DeviceKeyChanged, since=since)
     assert warning.device_id == alice.device_id
@@ -1172,3 +1177,88 @@ async def test_a_voice_join_the_server_refuses_is_undone(
         await daemon.stop()
         if bob_daemon is not None:
             await bob_daemon.stop()
+
+
+def turn_server(config: ipc.IceConfig) -> IceServer:
+    """The one TURN entry of a config (the one with credentials)."""
+    turn = [server for server in config.ice_servers if server.username]
+    assert len(turn) == 1, config
+    return turn[0]
+
+
+def turn_expiry(config: ipc.IceConfig) -> int:
+    """The expiry (unix time) of the TURN REST credentials in a config: ``{expiry}:{user_id}``."""
+    username = turn_server(config).username
+    assert username is not None
+    return int(username.split(":", 1)[0])
+
+
+async def test_turn_credentials_are_renewed_during_a_call_before_they_expire(
+    start_server: StartServer, http_session: aiohttp.ClientSession, tmp_path: Path, socket_dir: Path
+) -> None:
+    # A server handing out TURN credentials that last 2 s (DIALTONE_TURN_TTL=2).
+    server = await start_server(turn_ttl_seconds=2)
+    rig = Harness(server, ApiClient(http_session, server.base_url), tmp_path)
+    daemon = Daemon(socket_dir / "alice.sock")
+    try:
+        alice = await rig.user("alice")
+        bob = await rig.user("bob")
+        channel_id = await rig.channel(alice, "voice", bob)
+        await daemon.start()
+        await alice.core.attach_voice(daemon.path)
+        await alice.seen.wait(VoiceDaemonState, lambda e: e.available)
+        await alice.core.voice_join(channel_id)
+        first = await daemon.next(ipc.IceConfig)
+        started = time.monotonic()
+        await daemon.next(ipc.VoiceJoinCommand)
+        renewed = await daemon.next(ipc.IceConfig, within=5.0)
+        # At 80% of the 2 s lifetime, with credentials that expire later, in the same call.
+        assert time.monotonic() - started >= 1.2
+        assert turn_expiry(renewed) > turn_expiry(first)
+        assert turn_server(renewed).credential != turn_server(first).credential
+        assert alice.seen.of(VoiceState)[-1].channel_id == channel_id
+        again = await daemon.next(ipc.IceConfig, within=5.0)
+        assert turn_expiry(again) > turn_expiry(renewed)
+        await alice.core.voice_leave()
+        await daemon.next(ipc.VoiceLeaveCommand)
+        with pytest.raises(TimeoutError):
+            await daemon.next(ipc.IceConfig, within=2.5)
+    finally:
+        await rig.close()
+        await daemon.stop()
+
+
+async def test_turn_credentials_are_renewed_at_once_after_a_reconnect(
+    harness: Harness, proxy: Proxy, socket_dir: Path
+) -> None:
+    alice = await harness.user("alice", url=proxy.url)
+    bob = await harness.user("bob")
+    channel_id = await harness.channel(alice, "voice", bob)
+    daemon = Daemon(socket_dir / "alice.sock")
+    await daemon.start()
+    try:
+        await alice.core.attach_voice(daemon.path)
+        await alice.seen.wait(VoiceDaemonState, lambda e: e.available)
+        await alice.core.voice_join(channel_id)
+        first = await daemon.next(ipc.IceConfig)
+        await daemon.next(ipc.VoiceJoinCommand)
+        cut: list[str] = []
+
+        def cut_on_typing(frame: str) -> str | object:
+            if not cut and json.loads(frame).get("type") == "channel.typing":
+                cut.append(frame)
+                return CUT
+            return frame
+
+        proxy.on_server_frame = cut_on_typing
+        since = alice.seen.mark()
+        await asyncio.sleep(1.1)  # so the new credentials' expiry (in whole seconds) is later
+        await bob.core.send_typing(channel_id)
+        await alice.seen.wait(Reconnecting, since=since)
+        await alice.seen.wait(Connected, since=since)
+        # The default lifetime is an hour: only the reconnect explains a renewal now.
+        renewed = await daemon.next(ipc.IceConfig, within=5.0)
+        assert turn_expiry(renewed) > turn_expiry(first)
+        assert alice.seen.of(VoiceState)[-1].channel_id == channel_id
+    finally:
+        await daemon.stop()

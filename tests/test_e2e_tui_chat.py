@@ -606,7 +606,7 @@ async def test_a_voice_join_the_real_daemon_cannot_open_leaves_no_room_shown(
         await alice.command("/channel create talk")
         await alice.command("/voice join")
         await alice.shows("/voice join: could not join the voice room:", within=40)
-        assert "joining the voice room" not in alice.text()
+        assert "joined the voice room" not in alice.text()
         assert alice.main.voice_channel is None
         assert "voice: -" in alice.text().splitlines()[0]
         await alice.shows("not in a voice room")

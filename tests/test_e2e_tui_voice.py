@@ -144,7 +144,9 @@ async def test_the_voice_panel_shows_the_room_and_who_is_speaking(
             await bob.voice_join(channel_id)
             await wait_until(
                 pilot,
-                lambda: shows("#talk: connected", "  Bob", "voice: #talk"),
+                lambda: shows(
+                    "joined the voice room of #talk", "#talk: connected", "  Bob", "voice: #talk"
+                ),
                 within=WAIT,
                 what="both in the room",
             )

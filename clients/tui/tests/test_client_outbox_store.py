@@ -1,8 +1,10 @@
 """The offline queue on disk: it round-trips, opens only with the device's keys and for its own
-server and user, refuses altered files, and leaves no file when empty."""
+server and user, refuses altered files and (with a clear reason) files of the first development
+format, and leaves no file when empty."""
 
 from __future__ import annotations
 
+import json
 import stat
 import uuid
 from datetime import UTC, datetime
@@ -17,7 +19,8 @@ from dialtone.client.core.outbox_store import (
     UnreadableOutboxError,
     outbox_path,
 )
-from dialtone.crypto import ChannelKey, DeviceIdentity, Scope, new_message_id
+from dialtone.crypto import ChannelKey, DeviceIdentity, Scope, new_message_id, open_local
+from dialtone.crypto.primitives import Aead, hkdf_sha256
 from dialtone.wire import Codec
 
 SERVER = "http://127.0.0.1:8470"
@@ -120,3 +123,35 @@ def test_no_queue_is_an_empty_one_and_saving_an_empty_queue_removes_the_file(
     assert not path.exists()
     assert store.load() == []
     assert list(path.parent.iterdir()) == []
+
+
+def test_a_queue_in_the_first_development_format_is_refused_with_a_clear_reason(
+    path: Path, identity: DeviceIdentity
+) -> None:
+    # The layout of that format: its own HKDF info and associated data over AES-256-GCM.
+    context = json.dumps([SERVER, USER, DEVICE]).encode()
+    key = hkdf_sha256(
+        identity.private_bytes(),
+        salt=b"",
+        info=b"dialtone-client offline queue v1" + context,
+        length=32,
+    )
+    nonce = bytes(12)
+    plain = json.dumps({"format": 1, "messages": []}).encode()
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"DTOUTBX1" + nonce + Aead(key).encrypt(nonce, plain, b"DTOUTBX1" + context))
+    with pytest.raises(UnreadableOutboxError, match="older format, which this version does not"):
+        store_for(path, identity).load()
+
+
+def test_the_queue_is_sealed_with_the_public_local_sealing_api(
+    path: Path, identity: DeviceIdentity
+) -> None:
+    messages = [queued(identity, "sealed at rest")]
+    store_for(path, identity).save(messages)
+    data = path.read_bytes()
+    assert data.startswith(b"DTOUTBX2")
+    context = json.dumps([SERVER, USER, DEVICE]).encode()
+    document = json.loads(open_local(identity, "dialtone-client/outbox", context, data[8:]))
+    assert document["format"] == 1
+    assert [record["body"] for record in document["messages"]] == ["sealed at rest"]

@@ -1,7 +1,8 @@
 """The voice relay against an in-test daemon speaking the real IPC types over a real Unix socket:
 signing outgoing offers, verifying incoming ones (a swapped DTLS fingerprint is refused), ICE and
-rosters, TURN configuration, a daemon that is missing or restarts, and joins that fail (no audio
-device, no answer, refused by the server) leaving us in no room."""
+rosters, TURN configuration and its renewal before the credentials expire (and after a
+reconnect), a daemon that is missing or restarts, and joins that fail (no audio device, no
+answer, refused by the server) leaving us in no room."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import contextlib
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -23,13 +25,15 @@ from dialtone.client.core.errors import VoiceJoinError, VoiceUnavailableError
 from dialtone.client.core.events import (
     ClientEvent,
     Error,
+    Notice,
     SignalingRefused,
     Speaking,
     VoiceDaemonState,
     VoiceRoster,
     VoiceState,
 )
-from dialtone.client.core.voice import VoiceRelay, merge_ice_servers
+from dialtone.client.core.ice import IceGrant, merge_ice_servers
+from dialtone.client.core.voice import VoiceRelay
 from dialtone.crypto import DeviceIdentity, PublicBundle
 from dialtone.wire import Codec, ipc
 from dialtone.wire import ws as wire_ws
@@ -43,6 +47,8 @@ SDP = (
     "AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99\r\n"
 )
 TURN = IceServer(urls=("turn:127.0.0.1:3478?transport=udp",), username="1:u", credential="pw")
+TURN_2 = IceServer(urls=("turn:127.0.0.1:3478?transport=udp",), username="2:u", credential="pw2")
+TURN_3 = IceServer(urls=("turn:127.0.0.1:3478?transport=udp",), username="3:u", credential="pw3")
 WAIT = 5.0
 
 
@@ -141,6 +147,8 @@ class Rig:
     bob: Peer
     sent: asyncio.Queue[wire_ws.ClientEvent]
     events: asyncio.Queue[ClientEvent]
+    grants: list[IceGrant]
+    """What the server hands out on each TURN fetch, in order (the last one again and again)."""
 
     async def next_sent(self, cls: type[T]) -> T:
         event = await asyncio.wait_for(self.sent.get(), WAIT)
@@ -178,8 +186,10 @@ async def rig(socket_dir: Path) -> AsyncIterator[Rig]:
     async def lookup(user_id: str, device_id: str) -> PublicBundle | None:
         return bob.bundle if (user_id, device_id) == (bob.user_id, bob.device_id) else None
 
-    async def ice() -> tuple[IceServer, ...]:
-        return (TURN,)
+    grants = [IceGrant(servers=(TURN,))]
+
+    async def ice() -> IceGrant:
+        return grants.pop(0) if len(grants) > 1 else grants[0]
 
     relay = VoiceRelay(
         codec,
@@ -194,7 +204,7 @@ async def rig(socket_dir: Path) -> AsyncIterator[Rig]:
         display_name=lambda user_id: f"user-{user_id[:4]}",
         relay_only=True,
     )
-    rig = Rig(relay, daemon, me, bob, sent, events)
+    rig = Rig(relay, daemon, me, bob, sent, events, grants)
     await relay.attach(daemon.path)
     await daemon.next(ipc.Identify)
     state = await rig.next_event(VoiceDaemonState)
@@ -244,6 +254,66 @@ async def test_joining_hands_the_daemon_turn_config_then_joins_both_sides(rig: R
     state = await rig.next_event(VoiceState)
     assert (state.channel_id, state.connected) == (CHANNEL, True)
     assert rig.relay.channel_id == CHANNEL
+
+
+async def test_turn_credentials_are_renewed_before_they_expire_until_we_leave(rig: Rig) -> None:
+    rig.grants[:] = [
+        IceGrant(servers=(TURN,), ttl_seconds=1.25),
+        IceGrant(servers=(TURN_2,), ttl_seconds=1.25),
+        IceGrant(servers=(TURN_3,), ttl_seconds=1.25),
+    ]
+    await joined(rig)
+    started = time.monotonic()
+    renewed = await rig.daemon.next(ipc.IceConfig)
+    # At 80% of the lifetime (1 s), not sooner; in the room, without a new join.
+    assert time.monotonic() - started >= 0.9
+    assert (renewed.ice_servers, renewed.relay_only) == ((TURN_2,), True)
+    assert rig.relay.channel_id == CHANNEL
+    await rig.relay.leave()
+    assert (await rig.daemon.next(ipc.VoiceLeaveCommand)).channel_id == CHANNEL
+    await asyncio.sleep(1.5)
+    assert rig.daemon.commands.empty()  # renewing stopped with the room
+
+
+async def test_a_failed_renewal_keeps_the_credentials_says_so_once_and_retries(
+    rig: Rig,
+) -> None:
+    rig.relay.ice.retry_delay = 0.1
+    rig.grants[:] = [
+        IceGrant(servers=(TURN,), ttl_seconds=1.25),
+        IceGrant(servers=(), problem="the server cannot be reached"),
+        IceGrant(servers=(), problem="the server cannot be reached"),
+        IceGrant(servers=(TURN_2,), ttl_seconds=3600.0),
+    ]
+    await joined(rig)
+    # The failed fetches hand the daemon nothing (its credentials may still work): the next
+    # config is the one fetched once the server answered again.
+    renewed = await rig.daemon.next(ipc.IceConfig)
+    assert renewed.ice_servers == (TURN_2,)
+    notices = [e.text for e in drain(rig.events) if isinstance(e, Notice)]
+    assert notices == [
+        "voice: could not renew the TURN credentials (the server cannot be reached); trying again"
+    ]
+
+
+async def test_a_reconnect_to_the_server_renews_the_turn_credentials_at_once(rig: Rig) -> None:
+    rig.grants[:] = [
+        IceGrant(servers=(TURN,), ttl_seconds=3600.0),
+        IceGrant(servers=(TURN_2,), ttl_seconds=3600.0),
+    ]
+    await joined(rig)
+    await rig.relay.rejoin_server()
+    assert (await rig.next_sent(wire_ws.VoiceJoin)).channel_id == CHANNEL
+    assert (await rig.daemon.next(ipc.IceConfig)).ice_servers == (TURN_2,)
+
+
+async def test_a_join_without_turn_credentials_says_why_and_goes_on(rig: Rig) -> None:
+    rig.grants[:] = [IceGrant(servers=(), problem="the server cannot be reached")]
+    await rig.relay.join(CHANNEL)
+    assert (await rig.daemon.next(ipc.IceConfig)).ice_servers == ()
+    assert (await rig.daemon.next(ipc.VoiceJoinCommand)).channel_id == CHANNEL
+    notices = [e.text for e in drain(rig.events) if isinstance(e, Notice)]
+    assert notices == ["voice: no TURN credentials from the server (the server cannot be reached)"]
 
 
 async def failed_join(rig: Rig) -> VoiceJoinError:
@@ -444,8 +514,8 @@ async def test_a_missing_daemon_is_an_event_not_a_crash(socket_dir: Path) -> Non
     async def lookup(_user: str, _device: str) -> PublicBundle | None:
         return None
 
-    async def ice() -> tuple[IceServer, ...]:
-        return ()
+    async def ice() -> IceGrant:
+        return IceGrant(servers=())
 
     me = _peer()
     relay = VoiceRelay(

@@ -16,6 +16,9 @@ A client needs only a few calls::
     opened = open_message(sealed, key=bob_key, sender=alice.public_bundle)
     assert opened.body == "hi Bob"
 
+Data a device keeps on its own disk (an offline queue) is sealed with `seal_local` and opened with
+`open_local`, under a key derived from the device's private keys.
+
 Every authentication failure raises `DecryptionError`, a bad signature `InvalidSignature`, and a
 missing key or bundle `MissingKeyError`. Server-side account helpers live in
 `dialtone.crypto.accounts`; the byte layouts are in docs/protocol-crypto.md.
@@ -32,6 +35,7 @@ from dialtone.crypto.identity import (
     verify_device_approval,
 )
 from dialtone.crypto.keys import EPOCH_MESSAGE_LIMIT, MAX_EPOCH, ChannelKey, Scope, ScopeKind
+from dialtone.crypto.local import LOCAL_OVERHEAD, MAX_LOCAL_CONTEXT, open_local, seal_local
 from dialtone.crypto.messages import (
     NAME_MESSAGE_ID,
     OpenedMessage,
@@ -52,8 +56,10 @@ __version__ = "0.1.0"
 __all__ = [
     "EPOCH_MESSAGE_LIMIT",
     "FORMAT_VERSION",
+    "LOCAL_OVERHEAD",
     "MAX_EPOCH",
     "MAX_ID_LENGTH",
+    "MAX_LOCAL_CONTEXT",
     "MAX_PLAINTEXT",
     "NAME_MESSAGE_ID",
     "ChannelKey",
@@ -78,10 +84,12 @@ __all__ = [
     "make_envelope",
     "new_message_id",
     "open_envelope",
+    "open_local",
     "open_message",
     "safety_number",
     "seal_channel_name",
     "seal_fields",
+    "seal_local",
     "seal_message",
     "seal_profile_name",
     "verify_device_approval",

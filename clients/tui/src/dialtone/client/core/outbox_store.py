@@ -1,9 +1,10 @@
 """The offline queue on disk, so messages written while offline survive a restart of the client.
 
-The file sits beside the keystore profile (``<profile>.outbox``) and is encrypted with AES-256-GCM
-under a key derived (HKDF-SHA256) from this device's private keys, which only the unlocked
-keystore holds: reading it takes what reading the keystore takes. The associated data binds it to
-the server, the user and the device, so a file copied from another profile does not open. Each
+The file sits beside the keystore profile (``<profile>.outbox``): a magic line, then the queue
+sealed with `dialtone.crypto.seal_local` under this device's private keys, which only the
+unlocked keystore holds (reading it takes what reading the keystore takes), with the label
+``dialtone-client/outbox`` and the server, the user and the device as context, so a file copied
+from another profile does not open. Each
 message keeps its sealed and signed frame as it was first sent (same client message id, so a
 message the server already stored is acknowledged again, never stored twice) and its plaintext,
 which is needed to show it as pending and to seal it again if the channel moves to a new key
@@ -17,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -25,17 +25,17 @@ from typing import Any
 
 import attrs
 
-from dialtone.crypto import DeviceIdentity
-from dialtone.crypto.errors import DecryptionError
-from dialtone.crypto.primitives import Aead, hkdf_sha256
+from dialtone.crypto import DecryptionError, DeviceIdentity, open_local, seal_local
 from dialtone.wire import Codec, ProtocolError
 from dialtone.wire.ws import MessageSend
 
 __all__ = ["OutboxStore", "SavedMessage", "UnreadableOutboxError", "outbox_path"]
 
-_MAGIC = b"DTOUTBX1"
-_NONCE_BYTES = 12
-_KEY_INFO = b"dialtone-client offline queue v1"
+_MAGIC = b"DTOUTBX2"
+# The first development format (its own AES-GCM layout, before `seal_local`): never released, so
+# such a file is reported and discarded rather than converted.
+_OLD_MAGICS = (b"DTOUTBX1",)
+_LABEL = "dialtone-client/outbox"
 _FORMAT = 1
 # The queue holds at most `outbox_limit` messages of at most 64 KiB each; this bounds what is
 # read back before it is authenticated.
@@ -99,11 +99,8 @@ class OutboxStore:
     ) -> None:
         self.path = path
         self._codec = codec
-        context = json.dumps([server, user_id, device_id]).encode()
-        self._aad = _MAGIC + context
-        self._aead = Aead(
-            hkdf_sha256(identity.private_bytes(), salt=b"", info=_KEY_INFO + context, length=32)
-        )
+        self._identity = identity
+        self._context = json.dumps([server, user_id, device_id]).encode()
 
     def load(self) -> list[SavedMessage]:
         """Read the saved queue (empty when there is none).
@@ -121,12 +118,15 @@ class OutboxStore:
             return []
         except OSError as exc:
             raise UnreadableOutboxError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+        if data.startswith(_OLD_MAGICS):
+            raise UnreadableOutboxError(
+                f"{self.path} was saved by a development version of this client in an older "
+                "format, which this version does not read"
+            )
         if len(data) > _MAX_FILE_BYTES or not data.startswith(_MAGIC):
             raise UnreadableOutboxError(f"{self.path} is not a Dialtone offline queue")
-        start = len(_MAGIC)
-        nonce, sealed = data[start : start + _NONCE_BYTES], data[start + _NONCE_BYTES :]
         try:
-            plain = self._aead.decrypt(nonce, sealed, self._aad)
+            plain = open_local(self._identity, _LABEL, self._context, data[len(_MAGIC) :])
         except DecryptionError:
             raise UnreadableOutboxError(
                 f"{self.path} does not open with this device's keys (altered, or another device's)"
@@ -150,8 +150,7 @@ class OutboxStore:
             ensure_ascii=False,
             separators=(",", ":"),
         ).encode("utf-8")
-        nonce = secrets.token_bytes(_NONCE_BYTES)
-        data = _MAGIC + nonce + self._aead.encrypt(nonce, plain, self._aad)
+        data = _MAGIC + seal_local(self._identity, _LABEL, self._context, plain)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

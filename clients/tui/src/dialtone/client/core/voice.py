@@ -4,7 +4,8 @@ The daemon holds no keys and no server credentials. This relay:
 
 - talks to it over its Unix socket (NDJSON, dialtone.wire.ipc types), reconnecting when it goes
   away (a missing or crashed daemon is an event, never an exception in the UI's face);
-- hands it the STUN/TURN configuration (short-lived TURN credentials from the server);
+- hands it the STUN/TURN configuration (short-lived TURN credentials from the server), renewed
+  during a call before they expire (dialtone.client.core.ice);
 - signs the daemon's outgoing offers and answers with this device's Ed25519 key before they go to
   the server, and sends them only to devices this client trusts;
 - verifies incoming offers and answers against the sender's trusted device key and refuses the
@@ -37,13 +38,14 @@ from dialtone.client.core.events import (
     VoiceRoster,
     VoiceState,
 )
+from dialtone.client.core.ice import IceGrant, IceRenewal, IceSource
 from dialtone.client.core.sealing import SignalKind, sign_signal, verify_signal
 from dialtone.crypto import DeviceIdentity, PublicBundle
 from dialtone.wire import PROTOCOL_VERSION, Codec, ProtocolError, ipc
 from dialtone.wire import ws as wire_ws
-from dialtone.wire.common import IceServer, VoiceParticipant
+from dialtone.wire.common import VoiceParticipant
 
-__all__ = ["VoiceRelay", "merge_ice_servers"]
+__all__ = ["VoiceRelay"]
 
 log = logging.getLogger(__name__)
 
@@ -56,33 +58,6 @@ _JOIN_TIMEOUT_S = 15.0
 
 SendWs = Callable[[wire_ws.ClientEvent], Awaitable[bool]]
 LookupBundle = Callable[[str, str], Awaitable[PublicBundle | None]]
-IceSource = Callable[[], Awaitable[tuple[IceServer, ...]]]
-
-
-def merge_ice_servers(
-    server: tuple[IceServer, ...], *, stun_urls: tuple[str, ...], turn_urls: tuple[str, ...]
-) -> tuple[IceServer, ...]:
-    """Combine the server's ICE servers with the user's ``--voice-stun``/``--voice-turn``.
-
-    Args:
-        server: The server's list (TURN entries carry the short-lived credentials).
-        stun_urls: Extra STUN URLs.
-        turn_urls: TURN URLs to use instead of the server's, with the server's credentials.
-
-    Returns:
-        The list for the daemon.
-    """
-    result: list[IceServer] = []
-    for entry in server:
-        if turn_urls and entry.username is not None:
-            result.append(
-                IceServer(urls=turn_urls, username=entry.username, credential=entry.credential)
-            )
-        else:
-            result.append(entry)
-    if stun_urls:
-        result.append(IceServer(urls=stun_urls))
-    return tuple(result)
 
 
 class VoiceRelay:
@@ -97,7 +72,8 @@ class VoiceRelay:
         send_ws: Sends a WebSocket event (False when offline).
         emit: Emits a core event.
         lookup_bundle: The trusted bundle of a (user, device), None if not trusted.
-        ice_servers: Fetches the ICE servers with fresh TURN credentials.
+        ice_servers: Fetches the ICE servers with fresh TURN credentials (never raises: a
+            failure is the grant's `problem`).
         display_name: A user's display name.
         relay_only: Ask the daemon for TURN relays only.
     """
@@ -125,7 +101,6 @@ class VoiceRelay:
         self._send_ws = send_ws
         self._emit = emit
         self._lookup = lookup_bundle
-        self._ice_servers = ice_servers
         self._display_name = display_name
         self._relay_only = relay_only
         self._writer: asyncio.StreamWriter | None = None
@@ -134,7 +109,8 @@ class VoiceRelay:
         self._stopping = False
         self._last_reason = ""
         self._rosters: dict[str, dict[str, VoiceParticipant]] = {}
-        self._ice: tuple[IceServer, ...] | None = None
+        self.ice = IceRenewal(ice_servers, hand_over=self._hand_ice_over, emit=emit)
+        """The ICE servers handed to the daemon, renewed during a call."""
         self._daemon_joining: asyncio.Future[None] | None = None
         self._server_joining: str | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -185,6 +161,7 @@ class VoiceRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._task = None
+        await self.ice.stop()
         for background in list(self._background):
             background.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -542,9 +519,8 @@ class VoiceRelay:
     # --- commands ------------------------------------------------------------------------------
 
     async def _daemon_join(self, channel_id: str) -> None:
-        if self._ice is None:
-            self._ice = await self._ice_servers()
-        await self._command(ipc.IceConfig(ice_servers=self._ice, relay_only=self._relay_only))
+        grant = self.ice.grant or await self.ice.fetch()
+        await self._command(self._ice_config(grant))
         await self._command(
             ipc.VoiceJoinCommand(channel_id=channel_id, muted=self.muted, deafened=self.deafened)
         )
@@ -562,7 +538,9 @@ class VoiceRelay:
             raise VoiceUnavailableError(self._last_reason or "the voice daemon is not connected")
         if self.channel_id is not None and self.channel_id != channel_id:
             await self.leave()
-        self._ice = await self._ice_servers()
+        grant = await self.ice.fetch()
+        if grant.problem is not None:
+            self._emit(Notice(text=f"voice: no TURN credentials from the server ({grant.problem})"))
         self.channel_id = channel_id
         self.connected = False
         joining = self._daemon_joining = asyncio.get_running_loop().create_future()
@@ -591,6 +569,7 @@ class VoiceRelay:
             wire_ws.VoiceJoin(channel_id=channel_id, muted=self.muted, deafened=self.deafened)
         ):
             self._server_joining = channel_id
+        self.ice.renew_after(grant)
         self._emit_state()
 
     def _rejoin_done(self, channel_id: str, joining: asyncio.Future[None]) -> None:
@@ -626,6 +605,7 @@ class VoiceRelay:
             self.channel_id = None
         self.connected = False
         self._server_joining = None
+        await self.ice.stop()
         await self._try_command(ipc.VoiceLeaveCommand(channel_id=channel_id))
         # Harmless when the server never listed us: it ignores a leave of a room we are not in.
         await self._send_ws(wire_ws.VoiceLeave(channel_id=channel_id))
@@ -657,6 +637,7 @@ class VoiceRelay:
         self.channel_id = None
         self.connected = False
         self._server_joining = None
+        await self.ice.stop()
         await self._try_command(ipc.VoiceLeaveCommand(channel_id=channel_id))
         await self._send_ws(wire_ws.VoiceLeave(channel_id=channel_id))
         self._emit_state()
@@ -675,11 +656,24 @@ class VoiceRelay:
 
     async def rejoin_server(self) -> None:
         """After a WebSocket reconnect: join the server's voice room again (rooms are per
-        connection on the server)."""
-        if self.channel_id is not None and await self._send_ws(
+        connection on the server), and renew the TURN credentials at once (a renewal may have
+        failed while the server was away)."""
+        if self.channel_id is None:
+            return
+        if await self._send_ws(
             wire_ws.VoiceJoin(channel_id=self.channel_id, muted=self.muted, deafened=self.deafened)
         ):
             self._server_joining = self.channel_id
+        self.ice.renew_now()
+
+    # --- TURN credential renewal ---------------------------------------------------------------
+
+    def _ice_config(self, grant: IceGrant) -> ipc.IceConfig:
+        return ipc.IceConfig(ice_servers=grant.servers, relay_only=self._relay_only)
+
+    async def _hand_ice_over(self, grant: IceGrant) -> bool:
+        # A daemon away now gets the grant when it comes back (`_daemon_join`).
+        return await self._try_command(self._ice_config(grant))
 
     async def _announce(self) -> None:
         if self.channel_id is not None:

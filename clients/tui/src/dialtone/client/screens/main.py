@@ -645,7 +645,7 @@ class MainScreen(Screen[None]):
         self.voice_channel = channel_id
         self._refresh_header()
         self._refresh_people()
-        self.say(f"joining the voice room of {self._title(channel_id)}")
+        self.say(f"joined the voice room of {self._title(channel_id)}")
 
     async def _voice_leave(self, _command: cmd.VoiceLeave) -> None:
         await self.core.voice_leave()
