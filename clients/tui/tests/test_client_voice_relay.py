@@ -378,6 +378,14 @@ async def test_a_join_the_server_refuses_is_undone_on_the_daemon_too(rig: Rig) -
     assert rig.relay.channel_id == CHANNEL
 
 
+async def test_a_refusal_about_another_room_leaves_the_pending_join_alone(rig: Rig) -> None:
+    await joined(rig)
+    assert not await rig.relay.server_refused("forbidden", ref=str(uuid.uuid4()))
+    assert rig.relay.channel_id == CHANNEL
+    assert await rig.relay.server_refused("the voice room is full", ref=CHANNEL)
+    assert rig.relay.channel_id is None
+
+
 async def test_the_daemons_offer_is_signed_with_the_device_key(rig: Rig) -> None:
     await joined(rig)
     await rig.daemon.send(

@@ -65,7 +65,8 @@ async def test_non_members_cannot_join(api: ApiClient, server: RunningServer) ->
     channel = await create_channel(api, alice)
     a, m = await WsClient.connect(api, alice), await WsClient.connect(api, mallory)
     await m.send(ws.VoiceJoin(channel_id=channel.channel_id))
-    assert (await m.next(ws.ErrorEvent)).code == ErrorCode.FORBIDDEN
+    error = await m.next(ws.ErrorEvent)
+    assert (error.code, error.ref) == (ErrorCode.FORBIDDEN, channel.channel_id)
     assert await a.quiet(ws.VoicePresence)
 
 

@@ -677,7 +677,8 @@ class ErrorEvent:
     Attributes:
         code: An `ErrorCode` value.
         message: A human explanation.
-        ref: The ``client_msg_id`` (or ``call_id``) of the failed request, when there is one.
+        ref: The ``client_msg_id`` (or ``call_id``; the channel id for ``voice.join``) of the failed
+            request, when there is one.
     """
 
     type: Literal["error"] = "error"

@@ -48,7 +48,8 @@ _CATCH_UP_PAGES = 50
 _TRY_AGAIN = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL_ERROR})
 """Error codes after which a refused message is sent again later."""
 _VOICE_REFUSALS = frozenset({ErrorCode.FORBIDDEN, ErrorCode.CONFLICT, ErrorCode.NOT_FOUND})
-"""Error codes with which the server refuses a ``voice.join`` (it sends no ``ref`` with them)."""
+"""Error codes with which the server refuses a ``voice.join`` (its ``ref`` is the channel id;
+servers before that sent none)."""
 
 
 class ServerEvents:
@@ -207,10 +208,9 @@ class ServerEvents:
             return
         if item is None:
             if (
-                event.ref is None
-                and event.code in _VOICE_REFUSALS
+                event.code in _VOICE_REFUSALS
                 and self._state.voice is not None
-                and await self._state.voice.server_refused(event.message)
+                and await self._state.voice.server_refused(event.message, ref=event.ref)
             ):
                 return
             self._state.emit(Error(text=event.message, code=event.code))

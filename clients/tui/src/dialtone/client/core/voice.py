@@ -611,18 +611,20 @@ class VoiceRelay:
         await self._send_ws(wire_ws.VoiceLeave(channel_id=channel_id))
         self._emit_state()
 
-    async def server_refused(self, message: str) -> bool:
-        """The server answered an error while our join of a room was unanswered: it refused
-        the join (not a member, room full). Leave on the daemon's side too.
+    async def server_refused(self, message: str, *, ref: str | None = None) -> bool:
+        """The server refused our join of a room (not a member, room full): leave on the
+        daemon's side too.
 
         Args:
             message: The server's explanation.
+            ref: The error's ``ref``: the refused room's channel id (None from servers that did
+                not send one; the error is then taken to be about the join waiting for an answer).
 
         Returns:
-            Whether a join was waiting for the server (the error was about it).
+            Whether the error was about the join waiting for the server.
         """
         channel_id = self._server_joining
-        if channel_id is None:
+        if channel_id is None or (ref is not None and ref != channel_id):
             return False
         await self._abandon_join(channel_id)
         self._emit(Error(text=f"voice: the server refused the voice room: {message}"))

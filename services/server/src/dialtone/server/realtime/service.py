@@ -419,11 +419,11 @@ class Realtime:
         """
         room = event.channel_id
         if room not in conn.channels:
-            self.reply_error(conn, ErrorCode.FORBIDDEN, "not a member of this channel")
+            self.reply_error(conn, ErrorCode.FORBIDDEN, "not a member of this channel", ref=room)
             return
         already = self.voice.room_of(conn.device_id) == room
         if not already and len(self.voice.roster(room)) >= limits.MAX_VOICE_PARTICIPANTS:
-            self.reply_error(conn, ErrorCode.CONFLICT, "the voice room is full")
+            self.reply_error(conn, ErrorCode.CONFLICT, "the voice room is full", ref=room)
             return
         participant = VoiceParticipant(
             user_id=conn.user_id,

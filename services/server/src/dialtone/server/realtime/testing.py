@@ -22,6 +22,7 @@ from dialtone.wire.common import SUPPORTED_PROTOCOL_VERSIONS, ChannelCursor, Dev
 
 E = TypeVar("E")
 
+
 class WsClosedError(Exception):
     """The server closed the WebSocket while an event was awaited.
 
