@@ -257,7 +257,7 @@ async def measure(reader: ClientCore, channel_id: str, messages: int, runs: int)
         raw: list[wire.ChannelMessage] = []
         before = None
         while True:
-            got = await reader._api.history(  # raw pages: private on purpose
+            got = await reader._state.api.history(  # raw pages: private on purpose
                 channel_id, wire.HistoryQuery(before=before, limit=200)
             )
             raw[:0] = got.messages
@@ -295,10 +295,12 @@ async def measure(reader: ClientCore, channel_id: str, messages: int, runs: int)
     assert sum(isinstance(item, DecryptedMessage) for item in items) == messages
 
     async def inline() -> object:
-        session = reader._session  # the same work, inline
+        session = reader._state.session  # the same work, inline
         assert session is not None
         keys = {k.epoch: k for k in session.keys.channel_keys(channel_id)}
-        senders = {m.sender_device_id: reader._sender_snapshot(m.sender_device_id) for m in raw}
+        senders = {
+            m.sender_device_id: reader._keys.sender_snapshot(m.sender_device_id) for m in raw
+        }
         return decrypt_batch(
             raw,
             keys,
