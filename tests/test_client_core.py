@@ -986,6 +986,17 @@ async def in_voice(client: Client, channel_id: str, folder: Path) -> Daemon:
     return daemon
 
 
+async def alone_in_voice(client: Client, channel_id: str, folder: Path) -> Daemon:
+    """Join a voice room and wait for the roster that lists this client alone (nobody else was
+    left in it)."""
+    daemon = await in_voice(client, channel_id, folder)
+    await client.seen.wait(
+        VoiceRoster,
+        lambda e: e.channel_id == channel_id and [m.user_id for m in e.members] == [client.user_id],
+    )
+    return daemon
+
+
 async def test_offers_and_answers_are_signed_relayed_and_verified_end_to_end(
     harness: Harness, socket_dir: Path
 ) -> None:
@@ -1126,13 +1137,7 @@ async def test_a_voice_join_the_daemon_cannot_open_leaves_the_client_in_no_room(
         assert (await daemon.next(ipc.VoiceLeaveCommand)).channel_id == channel_id
 
         # The server never listed Alice in the room: Bob finds it with himself alone.
-        bob_daemon = await in_voice(bob, channel_id, socket_dir)
-        await bob.seen.wait(
-            VoiceRoster,
-            lambda e: (
-                e.channel_id == channel_id and [m.user_id for m in e.members] == [bob.user_id]
-            ),
-        )
+        bob_daemon = await alone_in_voice(bob, channel_id, socket_dir)
     finally:
         await daemon.stop()
         if bob_daemon is not None:
@@ -1166,13 +1171,7 @@ async def test_a_voice_join_the_server_refuses_is_undone(
         assert (await daemon.next(ipc.VoiceLeaveCommand)).channel_id == channel_id
         assert alice.seen.of(VoiceState, since=since)[-1].channel_id is None
         # Alice's client left on the server's side too.
-        bob_daemon = await in_voice(bob, channel_id, socket_dir)
-        await bob.seen.wait(
-            VoiceRoster,
-            lambda e: (
-                e.channel_id == channel_id and [m.user_id for m in e.members] == [bob.user_id]
-            ),
-        )
+        bob_daemon = await alone_in_voice(bob, channel_id, socket_dir)
     finally:
         await daemon.stop()
         if bob_daemon is not None:
