@@ -137,9 +137,22 @@ def xvfb_display(screen: str = "640x480x24") -> Iterator[str]:
         RuntimeError: If Xvfb does not report a display within 10 s.
     """
     read_end, write_end = os.pipe()
+    # -noreset: by default the X server resets itself when its last client disconnects, and a
+    # client connecting during that reset (the next test's listener, right after xdotool or the
+    # previous listener left) gets "connection reset by peer".
     try:
         process = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write_end), "-nolisten", "tcp", "-screen", "0", screen],
+            [
+                "Xvfb",
+                "-displayfd",
+                str(write_end),
+                "-nolisten",
+                "tcp",
+                "-noreset",
+                "-screen",
+                "0",
+                screen,
+            ],
             pass_fds=(write_end,),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
